@@ -1,0 +1,103 @@
+//! Carrying out a plan: each action's write, in plan order, with assignments in parallel
+//! within Identity Center's limit.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use futures::{StreamExt, stream};
+use tracing::{info, warn};
+
+use crate::{
+    aws::{iam, sso},
+    error::Error,
+    plan::{Action, Op},
+    report::Status,
+};
+
+/// The clients a plan's operations need.
+pub struct Clients<'a> {
+    /// IAM in the member account.
+    pub iam: &'a aws_sdk_iam::Client,
+    /// Identity Center in the management account.
+    pub sso_admin: &'a aws_sdk_ssoadmin::Client,
+    /// How long to poll one assignment creation.
+    pub assignment_timeout: Duration,
+}
+
+/// Applies `actions` and returns a status for each. Conflicts and manual steps are skipped;
+/// after a failure, the remaining actions on the same resource are skipped.
+pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) -> Vec<Status> {
+    let mut statuses: Vec<Option<Status>> = vec![None; actions.len()];
+    let mut failed: BTreeSet<&str> = BTreeSet::new();
+    let mut assignments = Vec::new();
+    for (i, action) in actions.iter().enumerate() {
+        let status = match &action.op {
+            None => Status::Skipped(format!("{}: left for a person", action.kind)),
+            Some(_) if failed.contains(action.resource.as_str()) => {
+                Status::Skipped("an earlier action on this resource failed".into())
+            }
+            Some(Op::CreateAccountAssignment { target }) => {
+                assignments.push((i, target));
+                continue;
+            }
+            Some(op) => match iam::apply(clients.iam, op).await {
+                Ok(()) => Status::Applied,
+                Err(e) => {
+                    failed.insert(&action.resource);
+                    Status::Failed(e.to_string())
+                }
+            },
+        };
+        log(account_id, action, &status);
+        statuses[i] = Some(status);
+    }
+    let done: Vec<(usize, Result<(), Error>)> = stream::iter(assignments)
+        .map(|(i, target)| async move {
+            (
+                i,
+                sso::create_assignment(clients.sso_admin, target, clients.assignment_timeout).await,
+            )
+        })
+        .buffer_unordered(sso::MAX_IN_FLIGHT)
+        .collect()
+        .await;
+    for (i, res) in done {
+        let status = match res {
+            Ok(()) => Status::Applied,
+            Err(e) => Status::Failed(e.to_string()),
+        };
+        log(account_id, &actions[i], &status);
+        statuses[i] = Some(status);
+    }
+    statuses
+        .into_iter()
+        .map(|s| s.expect("every action has a status"))
+        .collect()
+}
+
+fn log(account_id: &str, action: &Action, status: &Status) {
+    match status {
+        Status::Failed(reason) => warn!(
+            account_id,
+            action = %action.kind,
+            resource = %action.resource,
+            status = "failed",
+            reason = %reason,
+            "{}", action.summary
+        ),
+        Status::Skipped(reason) => warn!(
+            account_id,
+            action = %action.kind,
+            resource = %action.resource,
+            status = "skipped",
+            reason = %reason,
+            "{}", action.summary
+        ),
+        _ => info!(
+            account_id,
+            action = %action.kind,
+            resource = %action.resource,
+            status = "applied",
+            "{}", action.summary
+        ),
+    }
+}

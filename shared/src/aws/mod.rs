@@ -1,0 +1,9 @@
+//! Adapters for the AWS services autofed calls. They read, write and translate errors; the
+//! decisions are made in [`crate::plan`].
+
+pub mod clients;
+pub mod iam;
+pub mod org;
+pub mod queue;
+pub mod sso;
+pub mod sts;

@@ -1,0 +1,304 @@
+//! IAM Identity Center: resolving names to ids, reading assignments, and creating them.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
+
+use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
+use aws_sdk_ssoadmin::types::{
+    AccountAssignmentOperationStatus, PrincipalType, StatusValues, TargetType,
+};
+use aws_smithy_types::Document;
+use tokio::sync::OnceCell;
+
+use crate::{
+    config::IdentityCenterConfig,
+    desired::{AssignmentSpec, Principal},
+    error::{Error, Result},
+    observe::{AssignmentTarget, ObservedAssignment},
+};
+
+/// Identity Center allows at most 10 assignment creations in flight per instance
+/// (https://docs.aws.amazon.com/singlesignon/latest/userguide/limits.html).
+pub const MAX_IN_FLIGHT: usize = 10;
+
+/// The Identity Center instance autofed assigns in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Instance ARN.
+    pub arn: String,
+    /// Its identity store.
+    pub identity_store_id: String,
+}
+
+/// The clients and the instance, borrowed from the context for one run.
+pub struct IdentityCenter<'a> {
+    /// SSO admin client.
+    pub admin: &'a aws_sdk_ssoadmin::Client,
+    /// Identity store client.
+    pub store: &'a aws_sdk_identitystore::Client,
+    /// Configuration.
+    pub config: &'a IdentityCenterConfig,
+    /// The instance, discovered once per function instance.
+    pub instance: &'a OnceCell<Instance>,
+}
+
+impl IdentityCenter<'_> {
+    /// The instance: configured, or the organization's only one.
+    pub async fn instance(&self) -> Result<&Instance> {
+        self.instance
+            .get_or_try_init(|| async {
+                if let (Some(arn), Some(id)) = (&self.config.instance_arn, &self.config.identity_store_id) {
+                    return Ok(Instance { arn: arn.clone(), identity_store_id: id.clone() });
+                }
+                let out = self
+                    .admin
+                    .list_instances()
+                    .send()
+                    .await
+                    .map_err(|e| Error::aws("sso-admin", "ListInstances", e))?;
+                out.instances
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find_map(|i| Some(Instance { arn: i.instance_arn?, identity_store_id: i.identity_store_id? }))
+                    .ok_or_else(|| Error::Aws {
+                        service: "sso-admin",
+                        operation: "ListInstances",
+                        code: "NoInstance".into(),
+                        message: "no IAM Identity Center instance; enable it or remove identity_center.assignments".into(),
+                    })
+            })
+            .await
+    }
+
+    /// Resolves each desired assignment and says whether it exists in `account_id`.
+    pub async fn observe(
+        &self,
+        account_id: &str,
+        specs: &[AssignmentSpec],
+    ) -> Result<Vec<ObservedAssignment>> {
+        if specs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let instance = self.instance().await?;
+        let wanted: BTreeSet<&str> = specs.iter().map(|s| s.permission_set.as_str()).collect();
+        let sets = self.permission_sets(instance, &wanted).await?;
+        let mut principals: BTreeMap<&Principal, Option<String>> = BTreeMap::new();
+        for spec in specs {
+            if !principals.contains_key(&spec.principal) {
+                let id = self.principal_id(instance, &spec.principal).await?;
+                principals.insert(&spec.principal, id);
+            }
+        }
+        let mut existing: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+        let mut out = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let Some(ps_arn) = sets.get(spec.permission_set.as_str()) else {
+                out.push(ObservedAssignment::Unresolved(format!(
+                    "no permission set named {:?}",
+                    spec.permission_set
+                )));
+                continue;
+            };
+            let Some(principal_id) = principals[&spec.principal].clone() else {
+                out.push(ObservedAssignment::Unresolved(format!(
+                    "no {} in the identity store",
+                    spec.principal
+                )));
+                continue;
+            };
+            if !existing.contains_key(ps_arn.as_str()) {
+                let found = self.assignments(instance, account_id, ps_arn).await?;
+                existing.insert(ps_arn.as_str(), found);
+            }
+            let principal_type = match spec.principal {
+                Principal::Group(_) => "GROUP",
+                Principal::User(_) => "USER",
+            };
+            let exists = existing[ps_arn.as_str()]
+                .iter()
+                .any(|(t, id)| t == principal_type && *id == principal_id);
+            out.push(ObservedAssignment::Resolved {
+                target: AssignmentTarget {
+                    account_id: account_id.to_string(),
+                    instance_arn: instance.arn.clone(),
+                    permission_set_arn: ps_arn.clone(),
+                    principal_type: principal_type.to_string(),
+                    principal_id,
+                },
+                exists,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Permission set ARNs by name, for the names wanted. Listing stops once all are found.
+    async fn permission_sets(
+        &self,
+        instance: &Instance,
+        wanted: &BTreeSet<&str>,
+    ) -> Result<BTreeMap<String, String>> {
+        let arns: Vec<String> = self
+            .admin
+            .list_permission_sets()
+            .instance_arn(&instance.arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::aws("sso-admin", "ListPermissionSets", e))?;
+        let mut found = BTreeMap::new();
+        for arn in arns {
+            if found.len() == wanted.len() {
+                break;
+            }
+            let out = self
+                .admin
+                .describe_permission_set()
+                .instance_arn(&instance.arn)
+                .permission_set_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| Error::aws("sso-admin", "DescribePermissionSet", e))?;
+            if let Some(name) = out.permission_set.and_then(|p| p.name)
+                && wanted.contains(name.as_str())
+            {
+                found.insert(name, arn);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn principal_id(
+        &self,
+        instance: &Instance,
+        principal: &Principal,
+    ) -> Result<Option<String>> {
+        let (path, value) = match principal {
+            Principal::Group(name) => ("displayName", name),
+            Principal::User(name) => ("userName", name),
+        };
+        let id = AlternateIdentifier::UniqueAttribute(
+            UniqueAttribute::builder()
+                .attribute_path(path)
+                .attribute_value(Document::String(value.clone()))
+                .build()
+                .expect("path and value set"),
+        );
+        let res = match principal {
+            Principal::Group(_) => self
+                .store
+                .get_group_id()
+                .identity_store_id(&instance.identity_store_id)
+                .alternate_identifier(id)
+                .send()
+                .await
+                .map(|o| Some(o.group_id))
+                .or_else(|e| match e.as_service_error() {
+                    Some(s) if s.is_resource_not_found_exception() => Ok(None),
+                    _ => Err(Error::aws("identitystore", "GetGroupId", e)),
+                }),
+            Principal::User(_) => self
+                .store
+                .get_user_id()
+                .identity_store_id(&instance.identity_store_id)
+                .alternate_identifier(id)
+                .send()
+                .await
+                .map(|o| Some(o.user_id))
+                .or_else(|e| match e.as_service_error() {
+                    Some(s) if s.is_resource_not_found_exception() => Ok(None),
+                    _ => Err(Error::aws("identitystore", "GetUserId", e)),
+                }),
+        };
+        res
+    }
+
+    async fn assignments(
+        &self,
+        instance: &Instance,
+        account_id: &str,
+        ps_arn: &str,
+    ) -> Result<Vec<(String, String)>> {
+        self.admin
+            .list_account_assignments()
+            .instance_arn(&instance.arn)
+            .account_id(account_id)
+            .permission_set_arn(ps_arn)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| Error::aws("sso-admin", "ListAccountAssignments", e))
+            .map(|found| {
+                found
+                    .into_iter()
+                    .filter_map(|a| Some((a.principal_type?.as_str().to_string(), a.principal_id?)))
+                    .collect()
+            })
+    }
+}
+
+/// Creates an assignment and polls its status until it succeeds, fails, or `timeout` passes.
+/// The caller bounds how many run at once ([`MAX_IN_FLIGHT`]).
+pub async fn create_assignment(
+    admin: &aws_sdk_ssoadmin::Client,
+    target: &AssignmentTarget,
+    timeout: Duration,
+) -> Result<()> {
+    let out = admin
+        .create_account_assignment()
+        .instance_arn(&target.instance_arn)
+        .target_id(&target.account_id)
+        .target_type(TargetType::AwsAccount)
+        .permission_set_arn(&target.permission_set_arn)
+        .principal_type(PrincipalType::from(target.principal_type.as_str()))
+        .principal_id(&target.principal_id)
+        .send()
+        .await
+        .map_err(|e| Error::aws("sso-admin", "CreateAccountAssignment", e))?;
+    let mut status = out
+        .account_assignment_creation_status
+        .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match status.status {
+            Some(StatusValues::Succeeded) => return Ok(()),
+            Some(StatusValues::Failed) => {
+                return Err(Error::Aws {
+                    service: "sso-admin",
+                    operation: "CreateAccountAssignment",
+                    code: "FAILED".into(),
+                    message: status
+                        .failure_reason
+                        .unwrap_or_else(|| "no reason given".into()),
+                });
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Aws {
+                service: "sso-admin",
+                operation: "DescribeAccountAssignmentCreationStatus",
+                code: "Timeout".into(),
+                message: format!("still IN_PROGRESS after {}s", timeout.as_secs()),
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+        let request_id = status.request_id.clone().unwrap_or_default();
+        status = admin
+            .describe_account_assignment_creation_status()
+            .instance_arn(&target.instance_arn)
+            .account_assignment_creation_request_id(request_id)
+            .send()
+            .await
+            .map_err(|e| Error::aws("sso-admin", "DescribeAccountAssignmentCreationStatus", e))?
+            .account_assignment_creation_status
+            .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
+    }
+}

@@ -1,0 +1,109 @@
+//! STS: a session in a member account through its execution role.
+
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::{Credentials, provider::SharedCredentialsProvider};
+use aws_sdk_sts::Client;
+use tracing::{info, warn};
+
+use crate::{
+    config::RetryConfig,
+    error::{Error, Result},
+    ids::AccountId,
+};
+
+/// The session name autofed's calls carry in each member account's CloudTrail.
+pub const SESSION_NAME: &str = "autofed";
+
+/// Assumes `role_name` in `account`, returning an SDK configuration with that session's
+/// credentials and the base configuration's region and endpoints.
+///
+/// NB: a brand-new account's execution role is not assumable for a while (STS answers
+/// `AccessDenied`); attempts are retried with a doubling delay, and then the account is
+/// reported [`Error::NotReady`] so that the message is re-queued with a delay.
+pub async fn assume(
+    sts: &Client,
+    base: &SdkConfig,
+    partition: &str,
+    account: &AccountId,
+    role_name: &str,
+    retry: &RetryConfig,
+) -> Result<SdkConfig> {
+    let role_arn = format!("arn:{partition}:iam::{account}:role/{role_name}");
+    let mut delay = Duration::from_millis(retry.assume_base_delay_ms);
+    let mut attempt = 1;
+    loop {
+        match sts
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name(SESSION_NAME)
+            .duration_seconds(900)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let c = out.credentials.ok_or_else(|| Error::Aws {
+                    service: "sts",
+                    operation: "AssumeRole",
+                    code: "NoCredentials".into(),
+                    message: "the response carried no credentials".into(),
+                })?;
+                let expiry = SystemTime::try_from(c.expiration).ok();
+                let creds = Credentials::new(
+                    c.access_key_id,
+                    c.secret_access_key,
+                    Some(c.session_token),
+                    expiry,
+                    "autofed-assume-role",
+                );
+                info!(account_id = %account, role = role_name, attempt, "assumed execution role");
+                return Ok(base
+                    .to_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(creds))
+                    .build());
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| is_not_assumable(s.meta().code())) =>
+            {
+                let reason = e
+                    .as_service_error()
+                    .and_then(|s| s.meta().message())
+                    .unwrap_or("access denied")
+                    .to_string();
+                if attempt >= retry.assume_attempts {
+                    return Err(Error::NotReady {
+                        account_id: account.to_string(),
+                        reason,
+                    });
+                }
+                warn!(account_id = %account, attempt, delay_ms = delay.as_millis() as u64, "execution role not assumable yet");
+                tokio::time::sleep(delay).await;
+                delay = delay.saturating_mul(2);
+                attempt += 1;
+            }
+            Err(e) => return Err(Error::aws("sts", "AssumeRole", e)),
+        }
+    }
+}
+
+// NB: the code is not modelled by STS's AssumeRole errors, so it is matched here by name.
+fn is_not_assumable(code: Option<&str>) -> bool {
+    matches!(code, Some("AccessDenied"))
+}
+
+/// The partition of a region (`us-gov-west-1` is in `aws-us-gov`).
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else {
+        "aws"
+    }
+}

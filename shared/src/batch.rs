@@ -1,0 +1,132 @@
+//! An SQS batch of organization events: each record parsed and worked on alone, so that one
+//! bad message fails only itself.
+//!
+//! What happens to a record that does not succeed depends on its error's
+//! [`Disposition`](crate::error::Disposition): bad input goes to the dead-letter queue at once
+//! (retrying cannot help, and it touches nothing); a not-ready account is re-queued with a
+//! growing delay, until `retry.max_deliveries`; anything else is reported as a batch item
+//! failure for the queue to redeliver, bounded by the queue's redrive policy.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::{
+    Context,
+    aws::queue,
+    error::{Disposition, Error, backoff},
+    events::{self, AccountEvent},
+    onboard::{self, Outcome},
+    report::Mode,
+};
+
+/// Handles a batch; the response names the records the queue should deliver again.
+pub async fn handle(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in &event.records {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = info_span!("message", message_id = %message_id);
+        if !handle_record(ctx, record).instrument(span).await {
+            response.add_failure(message_id);
+        }
+    }
+    response
+}
+
+/// Works on one record; returns whether it is finished with (done, skipped or dead-lettered).
+async fn handle_record(ctx: &Context, record: &SqsMessage) -> bool {
+    let body = record.body.as_deref().unwrap_or_default();
+    let err = match work(ctx, body).await {
+        Ok(()) => return true,
+        Err(e) => e,
+    };
+    let message_id = record.message_id.as_deref().unwrap_or_default();
+    match err.disposition() {
+        Disposition::DeadLetter => dead_letter(ctx, message_id, body, &err).await,
+        Disposition::RetryLater => {
+            let deliveries = record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1u32);
+            let retry = &ctx.config.retry;
+            if deliveries >= retry.max_deliveries {
+                let (Error::NotReady { account_id, reason }
+                | Error::GaveUp {
+                    account_id, reason, ..
+                }) = err
+                else {
+                    unreachable!("only NotReady is RetryLater")
+                };
+                let gave_up = Error::GaveUp {
+                    account_id,
+                    attempts: deliveries,
+                    reason,
+                };
+                return dead_letter(ctx, message_id, body, &gave_up).await;
+            }
+            let delay = backoff(
+                Duration::from_secs(retry.requeue_base_delay_seconds),
+                Duration::from_secs(retry.requeue_max_delay_seconds),
+                deliveries,
+            );
+            warn!(error = %err, deliveries, delay_seconds = delay.as_secs(), "not ready; re-queued with a delay");
+            if let Some(handle) = record.receipt_handle.as_deref()
+                && let Err(e) = queue::delay(&ctx.sqs, &ctx.queues, handle, delay).await
+            {
+                warn!(error = %e, "could not delay the message; it returns after the queue's visibility timeout");
+            }
+            false
+        }
+        Disposition::Retry => {
+            warn!(error = %err, "failed; the queue will deliver it again");
+            false
+        }
+    }
+}
+
+async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
+    let event = events::parse(body)?;
+    let Some(account_id) = event.account_id() else {
+        match &event {
+            AccountEvent::CreationFailed {
+                account_name,
+                reason,
+            } => {
+                info!(event = event.kind(), account_name = %account_name, reason = %reason, "account creation failed; nothing to onboard")
+            }
+            other => info!(event = other.kind(), "no account to work on; skipped"),
+        }
+        return Ok(());
+    };
+    info!(event = event.kind(), account_id = %account_id, "event received");
+    let mode = if ctx.config.dry_run {
+        Mode::Plan
+    } else {
+        Mode::Apply
+    };
+    let outcome = onboard::onboard(ctx, account_id, mode).await?;
+    match outcome.incomplete() {
+        Some(e) => Err(e),
+        None => {
+            if let Outcome::Inactive { .. } = outcome {
+                info!(account_id = %account_id, "inactive account skipped");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Moves a record to the dead-letter queue; if that fails, the record stays a batch failure
+/// (and the queue's own redrive moves it there eventually).
+async fn dead_letter(ctx: &Context, message_id: &str, body: &str, err: &Error) -> bool {
+    error!(error = %err, "rejected; sent to the dead-letter queue");
+    match queue::dead_letter(&ctx.sqs, &ctx.queues, message_id, body, &err.to_string()).await {
+        Ok(()) => true,
+        Err(e) => {
+            error!(error = %e, "could not send to the dead-letter queue");
+            false
+        }
+    }
+}

@@ -1,0 +1,644 @@
+//! autofed's configuration: one TOML file, loaded and validated once when a function starts.
+//!
+//! Unknown keys are rejected (a typo must not silently disable a rule), and every error names
+//! the key and the value that is wrong. See `infra/autofed.example.toml` for a documented
+//! example of every key.
+
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+use crate::{
+    ids::{self, quote},
+    selector::Selector,
+};
+
+/// The environment variable that names the configuration file.
+pub const CONFIG_ENV: &str = "AUTOFED_CONFIG";
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, a key is unknown, or a value has the wrong type.
+    #[error("configuration key `{key}`: {message}")]
+    Parse {
+        /// The dotted path of the offending key (`.` for the whole file).
+        key: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value has the right type but is not acceptable.
+    #[error("configuration key `{key}` = {value}: {reason}")]
+    Invalid {
+        /// The dotted path of the offending key.
+        key: String,
+        /// The value, quoted and cut to a readable length.
+        value: String,
+        /// Why it is not acceptable.
+        reason: String,
+    },
+    /// A required environment setting is missing or malformed.
+    #[error("environment variable {var}: {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: quote(value),
+        reason: reason.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The role autofed assumes in each member account.
+    #[serde(default = "default_execution_role")]
+    pub execution_role: String,
+    /// Plan only: report what would change and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Take ownership of same-named resources autofed did not create, instead of reporting a
+    /// conflict. Shown in the plan before it happens.
+    #[serde(default)]
+    pub adopt: bool,
+    /// Template of the account alias: `{name}` (the account name, made alias-safe) and `{id}`.
+    /// No alias is set when absent.
+    #[serde(default)]
+    pub account_alias: Option<String>,
+    /// The account's SAML identity provider.
+    pub saml: SamlConfig,
+    /// The federated roles created in each matching account.
+    #[serde(default)]
+    pub roles: Vec<RoleConfig>,
+    /// IAM Identity Center assignments.
+    #[serde(default)]
+    pub identity_center: IdentityCenterConfig,
+    /// Retry and re-queue timings.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// Where relative paths in the file (the metadata file) are resolved from.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+fn default_execution_role() -> String {
+    "OrganizationAccountAccessRole".into()
+}
+
+/// The SAML identity provider created in each account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamlConfig {
+    /// The provider's name in IAM.
+    #[serde(default = "default_provider_name")]
+    pub provider_name: String,
+    /// A file holding the IdP metadata (relative to the configuration file).
+    #[serde(default)]
+    pub metadata_file: Option<PathBuf>,
+    /// A URL serving the IdP metadata (Okta's app metadata URL).
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+}
+
+fn default_provider_name() -> String {
+    "Okta".into()
+}
+
+/// One federated role.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// The role name.
+    pub name: String,
+    /// The role path.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// The role description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Managed policies attached to the role.
+    #[serde(default)]
+    pub managed_policy_arns: Vec<String>,
+    /// An inline policy document (JSON), stored as the role's `autofed` inline policy.
+    #[serde(default)]
+    pub inline_policy: Option<String>,
+    /// Maximum session duration in seconds (3600 to 43200).
+    #[serde(default = "default_max_session")]
+    pub max_session_duration: i32,
+    /// The permissions boundary policy ARN.
+    #[serde(default)]
+    pub permissions_boundary: Option<String>,
+    /// Which accounts get the role; every account when absent.
+    #[serde(default)]
+    pub accounts: Option<Selector>,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+
+fn default_max_session() -> i32 {
+    3600
+}
+
+/// IAM Identity Center settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityCenterConfig {
+    /// The instance ARN; discovered with `ListInstances` when absent.
+    #[serde(default)]
+    pub instance_arn: Option<String>,
+    /// The identity store id; discovered with `ListInstances` when absent.
+    #[serde(default)]
+    pub identity_store_id: Option<String>,
+    /// Assignment rules.
+    #[serde(default)]
+    pub assignments: Vec<AssignmentRule>,
+}
+
+/// One assignment rule: a principal gets a permission set in every matching account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRule {
+    /// A group, by display name.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// A user, by user name.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The permission set, by name.
+    pub permission_set: String,
+    /// Which accounts; required, so that no rule assigns to every account by accident.
+    pub accounts: Selector,
+}
+
+/// Retry and re-queue timings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    /// `AssumeRole` attempts within one delivery before the message is re-queued.
+    #[serde(default = "default_assume_attempts")]
+    pub assume_attempts: u32,
+    /// The first delay between `AssumeRole` attempts, doubled each time (milliseconds).
+    #[serde(default = "default_assume_delay")]
+    pub assume_base_delay_ms: u64,
+    /// The first re-queue delay of a not-ready account, doubled each delivery (seconds).
+    #[serde(default = "default_requeue_delay")]
+    pub requeue_base_delay_seconds: u64,
+    /// The longest re-queue delay (seconds, at most 43200).
+    #[serde(default = "default_requeue_max")]
+    pub requeue_max_delay_seconds: u64,
+    /// Deliveries after which a not-ready account goes to the dead-letter queue.
+    #[serde(default = "default_max_deliveries")]
+    pub max_deliveries: u32,
+    /// How long to poll one Identity Center assignment creation (seconds).
+    #[serde(default = "default_assignment_timeout")]
+    pub assignment_timeout_seconds: u64,
+}
+
+fn default_assume_attempts() -> u32 {
+    4
+}
+fn default_assume_delay() -> u64 {
+    1000
+}
+fn default_requeue_delay() -> u64 {
+    60
+}
+fn default_requeue_max() -> u64 {
+    900
+}
+fn default_max_deliveries() -> u32 {
+    12
+}
+fn default_assignment_timeout() -> u64 {
+    300
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            assume_attempts: default_assume_attempts(),
+            assume_base_delay_ms: default_assume_delay(),
+            requeue_base_delay_seconds: default_requeue_delay(),
+            requeue_max_delay_seconds: default_requeue_max(),
+            max_deliveries: default_max_deliveries(),
+            assignment_timeout_seconds: default_assignment_timeout(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file named by `AUTOFED_CONFIG`, or `autofed.toml` in the Lambda task root
+    /// (or the working directory).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let path = match std::env::var_os(CONFIG_ENV) {
+            Some(p) => PathBuf::from(p),
+            None => std::env::var_os("LAMBDA_TASK_ROOT")
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join("autofed.toml"),
+        };
+        Self::load(&path)
+    }
+
+    /// Loads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, base)
+    }
+
+    /// Parses and validates configuration text; relative paths resolve against `base_dir`.
+    pub fn from_toml(text: &str, base_dir: PathBuf) -> Result<Self, ConfigError> {
+        let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
+            key: ".".into(),
+            message: one_line(&e.to_string()),
+        })?;
+        let mut config: Config =
+            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
+                key: e.path().to_string(),
+                message: one_line(&e.inner().to_string()),
+            })?;
+        config.base_dir = base_dir;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value that the types alone do not constrain.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !ids::is_role_name(&self.execution_role) {
+            return Err(invalid(
+                "execution_role",
+                &self.execution_role,
+                "not a valid IAM role name",
+            ));
+        }
+        if let Some(t) = &self.account_alias {
+            validate_alias_template(t)?;
+        }
+        self.saml.validate()?;
+        let mut names = BTreeSet::new();
+        for (i, role) in self.roles.iter().enumerate() {
+            role.validate(&format!("roles[{i}]"))?;
+            if !names.insert(role.name.to_ascii_lowercase()) {
+                return Err(invalid(
+                    format!("roles[{i}].name"),
+                    &role.name,
+                    "another role has this name (IAM role names are case-insensitive)",
+                ));
+            }
+        }
+        self.identity_center.validate()?;
+        self.retry.validate()
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn validate_alias_template(t: &str) -> Result<(), ConfigError> {
+    let mut rest = t;
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            return Err(invalid("account_alias", t, "unclosed `{`"));
+        };
+        let name = &rest[start + 1..start + len];
+        if !matches!(name, "name" | "id") {
+            return Err(invalid(
+                "account_alias",
+                t,
+                format!("unknown placeholder `{{{name}}}`; use {{name}} or {{id}}"),
+            ));
+        }
+        rest = &rest[start + len + 1..];
+    }
+    if rest.contains('}') {
+        return Err(invalid("account_alias", t, "unmatched `}`"));
+    }
+    Ok(())
+}
+
+impl SamlConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !ids::is_saml_provider_name(&self.provider_name) {
+            return Err(invalid(
+                "saml.provider_name",
+                &self.provider_name,
+                "not a valid SAML provider name (1-128 of letters, digits, `.`, `_`, `-`)",
+            ));
+        }
+        match (&self.metadata_file, &self.metadata_url) {
+            (Some(_), Some(_)) => Err(invalid(
+                "saml.metadata_url",
+                self.metadata_url.as_deref().unwrap_or_default(),
+                "set either saml.metadata_file or saml.metadata_url, not both",
+            )),
+            (None, None) => Err(invalid(
+                "saml",
+                "",
+                "one of saml.metadata_file or saml.metadata_url is required",
+            )),
+            (None, Some(url)) if !url.starts_with("https://") && !url.starts_with("http://") => {
+                Err(invalid("saml.metadata_url", url, "not an http(s) URL"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl RoleConfig {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        if !ids::is_role_name(&self.name) {
+            return Err(invalid(
+                format!("{key}.name"),
+                &self.name,
+                "not a valid IAM role name (1-64 of letters, digits and _+=,.@-)",
+            ));
+        }
+        if !ids::is_iam_path(&self.path) {
+            return Err(invalid(
+                format!("{key}.path"),
+                &self.path,
+                "an IAM path starts and ends with `/`",
+            ));
+        }
+        for (j, arn) in self.managed_policy_arns.iter().enumerate() {
+            if !ids::is_policy_arn(arn) {
+                return Err(invalid(
+                    format!("{key}.managed_policy_arns[{j}]"),
+                    arn,
+                    "not an IAM policy ARN",
+                ));
+            }
+        }
+        if self.managed_policy_arns.len() > 20 {
+            return Err(invalid(
+                format!("{key}.managed_policy_arns"),
+                &self.managed_policy_arns.len().to_string(),
+                "IAM allows at most 20 managed policies on a role",
+            ));
+        }
+        if let Some(doc) = &self.inline_policy {
+            let parsed: serde_json::Value = serde_json::from_str(doc).map_err(|e| {
+                invalid(
+                    format!("{key}.inline_policy"),
+                    doc,
+                    format!("not JSON: {e}"),
+                )
+            })?;
+            if parsed.get("Statement").is_none() {
+                return Err(invalid(
+                    format!("{key}.inline_policy"),
+                    doc,
+                    "a policy document needs a `Statement`",
+                ));
+            }
+        }
+        if !(3600..=43200).contains(&self.max_session_duration) {
+            return Err(invalid(
+                format!("{key}.max_session_duration"),
+                &self.max_session_duration.to_string(),
+                "must be 3600 to 43200 seconds",
+            ));
+        }
+        if let Some(b) = &self.permissions_boundary
+            && !ids::is_policy_arn(b)
+        {
+            return Err(invalid(
+                format!("{key}.permissions_boundary"),
+                b,
+                "not an IAM policy ARN",
+            ));
+        }
+        if let Some(sel) = &self.accounts {
+            sel.validate(&format!("{key}.accounts"))?;
+        }
+        Ok(())
+    }
+}
+
+impl IdentityCenterConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(arn) = &self.instance_arn
+            && !arn.contains(":sso:::instance/")
+        {
+            return Err(invalid(
+                "identity_center.instance_arn",
+                arn,
+                "not an IAM Identity Center instance ARN",
+            ));
+        }
+        if self.instance_arn.is_some() != self.identity_store_id.is_some() {
+            return Err(invalid(
+                "identity_center.identity_store_id",
+                self.identity_store_id.as_deref().unwrap_or_default(),
+                "set instance_arn and identity_store_id together, or neither",
+            ));
+        }
+        for (i, rule) in self.assignments.iter().enumerate() {
+            let key = format!("identity_center.assignments[{i}]");
+            match (&rule.group, &rule.user) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(invalid(
+                        &key,
+                        rule.group
+                            .as_deref()
+                            .or(rule.user.as_deref())
+                            .unwrap_or_default(),
+                        "set exactly one of `group` or `user`",
+                    ));
+                }
+                (Some(name), None) | (None, Some(name)) if name.trim().is_empty() => {
+                    return Err(invalid(&key, name, "the principal name is empty"));
+                }
+                _ => {}
+            }
+            if rule.permission_set.trim().is_empty() {
+                return Err(invalid(
+                    format!("{key}.permission_set"),
+                    &rule.permission_set,
+                    "the permission set name is empty",
+                ));
+            }
+            rule.accounts.validate(&format!("{key}.accounts"))?;
+        }
+        Ok(())
+    }
+}
+
+impl RetryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.assume_attempts == 0 {
+            return Err(invalid(
+                "retry.assume_attempts",
+                "0",
+                "at least one attempt",
+            ));
+        }
+        if self.requeue_max_delay_seconds > 43200 {
+            return Err(invalid(
+                "retry.requeue_max_delay_seconds",
+                &self.requeue_max_delay_seconds.to_string(),
+                "SQS allows at most 43200 seconds of visibility timeout",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [saml]
+        metadata_file = "okta.xml"
+    "#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, PathBuf::new())
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_documented_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.execution_role, "OrganizationAccountAccessRole");
+        assert_eq!(c.saml.provider_name, "Okta");
+        assert!(!c.dry_run && !c.adopt && c.roles.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_key_is_rejected_with_its_path() {
+        let err = parse(
+            r#"
+            [saml]
+            metadata_file = "okta.xml"
+            [[roles]]
+            name = "Admin"
+            max_sesion_duration = 7200
+            "#,
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("roles[0]"), "{msg}");
+        assert!(msg.contains("max_sesion_duration"), "{msg}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key() {
+        let err = parse("dry_run = \"yes\"\n[saml]\nmetadata_file = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("`dry_run`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_key_and_value() {
+        let cases = [
+            (
+                "[[roles]]\nname = \"Admin\"\npath = \"federated\"",
+                "roles[0].path",
+                "\"federated\"",
+            ),
+            (
+                "[[roles]]\nname = \"bad name\"",
+                "roles[0].name",
+                "\"bad name\"",
+            ),
+            (
+                "[[roles]]\nname = \"A\"\nmanaged_policy_arns = [\"ReadOnly\"]",
+                "roles[0].managed_policy_arns[0]",
+                "\"ReadOnly\"",
+            ),
+            (
+                "[[roles]]\nname = \"A\"\nmax_session_duration = 60",
+                "roles[0].max_session_duration",
+                "\"60\"",
+            ),
+            (
+                "[[roles]]\nname = \"A\"\ninline_policy = \"{\"",
+                "roles[0].inline_policy",
+                "\"{\"",
+            ),
+            (
+                "[[roles]]\nname = \"A\"\n[roles.accounts]\nous = [\"Workloads\"]",
+                "roles[0].accounts.ous[0]",
+                "\"Workloads\"",
+            ),
+            (
+                "[[roles]]\nname = \"A\"\n[roles.accounts]\nids = [\"12345\"]",
+                "roles[0].accounts.ids[0]",
+                "12-digit",
+            ),
+            (
+                "[[roles]]\nname = \"A\"\n[[roles]]\nname = \"a\"",
+                "roles[1].name",
+                "\"a\"",
+            ),
+            (
+                "[[identity_center.assignments]]\ngroup = \"G\"\nuser = \"u\"\npermission_set = \"P\"\naccounts = { all = true }",
+                "identity_center.assignments[0]",
+                "exactly one",
+            ),
+            (
+                "[[identity_center.assignments]]\ngroup = \"G\"\npermission_set = \"P\"\naccounts = {}",
+                "identity_center.assignments[0].accounts",
+                "all = true",
+            ),
+        ];
+        for (extra, key, value) in cases {
+            let text =
+                format!("account_alias = \"{{name}}\"\n[saml]\nmetadata_file = \"x\"\n{extra}\n");
+            let msg = parse(&text).unwrap_err().to_string();
+            assert!(msg.contains(&format!("`{key}`")), "{key}: {msg}");
+            assert!(msg.contains(value), "{key}: {msg}");
+        }
+    }
+
+    #[test]
+    fn alias_templates_accept_only_known_placeholders() {
+        let text = "account_alias = \"acme-{nme}\"\n[saml]\nmetadata_file = \"x\"\n";
+        let msg = parse(text).unwrap_err().to_string();
+        assert!(
+            msg.contains("account_alias") && msg.contains("{nme}"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn metadata_needs_exactly_one_source() {
+        assert!(parse("[saml]\n").unwrap_err().to_string().contains("saml"));
+        let both = "[saml]\nmetadata_file = \"x\"\nmetadata_url = \"https://x\"\n";
+        assert!(parse(both).unwrap_err().to_string().contains("not both"));
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/autofed.example.toml");
+        let c = Config::load(&path).unwrap();
+        assert!(!c.roles.is_empty());
+        assert!(!c.identity_center.assignments.is_empty());
+    }
+}

@@ -1,0 +1,100 @@
+//! Everything a function builds once at init and shares across invocations.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use tokio::sync::OnceCell;
+
+use crate::{
+    aws::{clients, queue::Queues, sso, sts::partition_of},
+    config::{Config, ConfigError},
+    error::Result,
+    saml::MetadataSource,
+};
+
+/// The environment variable naming the work queue's URL.
+pub const QUEUE_URL_ENV: &str = "AUTOFED_QUEUE_URL";
+/// The environment variable naming the dead-letter queue's URL.
+pub const DLQ_URL_ENV: &str = "AUTOFED_DLQ_URL";
+
+/// Clients, configuration and caches, built once per function instance.
+pub struct Context {
+    /// The validated configuration.
+    pub config: Config,
+    /// The function's own AWS configuration; member-account sessions are derived from it.
+    pub aws: SdkConfig,
+    /// The partition the function runs in.
+    pub partition: &'static str,
+    /// Organizations (management account).
+    pub organizations: aws_sdk_organizations::Client,
+    /// STS, for member-account sessions.
+    pub sts: aws_sdk_sts::Client,
+    /// Identity Center administration.
+    pub sso_admin: aws_sdk_ssoadmin::Client,
+    /// Identity Center's identity store.
+    pub identity_store: aws_sdk_identitystore::Client,
+    /// SQS, for re-queueing and dead-lettering.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The queues this function works from.
+    pub queues: Queues,
+    /// The IdP metadata.
+    pub metadata: MetadataSource,
+    /// The Identity Center instance, discovered on first use.
+    pub instance: OnceCell<sso::Instance>,
+}
+
+impl Context {
+    /// Builds the context from the environment: the configuration file
+    /// ([`crate::config::CONFIG_ENV`]), the queue URLs ([`QUEUE_URL_ENV`], [`DLQ_URL_ENV`]) and
+    /// the standard AWS settings (region, credentials, `AWS_ENDPOINT_URL*`).
+    pub async fn from_env() -> Result<Self> {
+        let config = Config::from_env()?;
+        let queues = Queues {
+            work_url: env_var(QUEUE_URL_ENV)?,
+            dead_letter_url: env_var(DLQ_URL_ENV)?,
+        };
+        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        Self::new(config, aws, queues)
+    }
+
+    /// Builds the context from parts.
+    pub fn new(config: Config, aws: SdkConfig, queues: Queues) -> Result<Self> {
+        let metadata = MetadataSource::from_config(&config.saml, &config.base_dir)?;
+        let partition = partition_of(aws.region().map(|r| r.as_ref()).unwrap_or("us-east-1"));
+        Ok(Self {
+            organizations: clients::organizations(&aws),
+            sts: clients::sts(&aws),
+            sso_admin: clients::sso_admin(&aws),
+            identity_store: clients::identity_store(&aws),
+            sqs: clients::sqs(&aws),
+            partition,
+            config,
+            aws,
+            queues,
+            metadata,
+            instance: OnceCell::new(),
+        })
+    }
+
+    /// Identity Center, borrowed for a run.
+    pub fn identity_center(&self) -> sso::IdentityCenter<'_> {
+        sso::IdentityCenter {
+            admin: &self.sso_admin,
+            store: &self.identity_store,
+            config: &self.config.identity_center,
+            instance: &self.instance,
+        }
+    }
+}
+
+fn env_var(var: &'static str) -> Result<String, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(v),
+        Ok(v) => Err(ConfigError::Env {
+            var,
+            reason: format!("expected a queue URL, got {}", crate::ids::quote(&v)),
+        }),
+        Err(_) => Err(ConfigError::Env {
+            var,
+            reason: "not set".into(),
+        }),
+    }
+}

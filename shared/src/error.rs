@@ -1,0 +1,154 @@
+//! The library's error type, and what each error means for the message that carried the work.
+
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::{config::ConfigError, events::EventError};
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop autofed from finishing a unit of work.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration file is missing, malformed or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An event that autofed does not understand or that is malformed.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The event names an account that is not a member of this organization.
+    #[error("account {account_id} is not a member of the organization")]
+    UnknownAccount {
+        /// The account id from the event.
+        account_id: String,
+    },
+    /// The account exists but cannot be worked on yet (a brand-new account's execution role is
+    /// not assumable for a while after creation).
+    #[error("account {account_id} is not ready: {reason}")]
+    NotReady {
+        /// The account waited for.
+        account_id: String,
+        /// Why it is not ready, as AWS said it.
+        reason: String,
+    },
+    /// The account stayed not ready past the configured number of deliveries.
+    #[error("account {account_id} still not ready after {attempts} deliveries: {reason}")]
+    GaveUp {
+        /// The account waited for.
+        account_id: String,
+        /// How many times the message was delivered.
+        attempts: u32,
+        /// The last reason it was not ready.
+        reason: String,
+    },
+    /// An AWS call failed after the SDK's own retries.
+    #[error("{service} {operation} failed: {code}: {message}")]
+    Aws {
+        /// The service, e.g. `iam`.
+        service: &'static str,
+        /// The operation, e.g. `CreateRole`.
+        operation: &'static str,
+        /// AWS's error code, or the kind of transport failure.
+        code: String,
+        /// AWS's error message.
+        message: String,
+    },
+    /// The SAML metadata could not be loaded or is not usable by IAM.
+    #[error("SAML metadata from {source_name}: {problem}")]
+    Metadata {
+        /// The file or URL it came from.
+        source_name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Some planned actions failed; the report says which and why.
+    #[error("{failed} of {total} actions failed for account {account_id}")]
+    Incomplete {
+        /// The account worked on.
+        account_id: String,
+        /// How many actions failed.
+        failed: usize,
+        /// How many actions were planned.
+        total: usize,
+    },
+}
+
+/// What the queue should do with a message whose work ended in an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Bad input: retrying cannot help. Send it to the dead-letter queue now.
+    DeadLetter,
+    /// Not ready yet: deliver it again after a delay.
+    RetryLater,
+    /// A failure that may pass (throttling, a service error): let the queue redeliver it.
+    Retry,
+}
+
+impl Error {
+    /// Whether retrying the same message can ever succeed.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            Error::Config(_) | Error::Event(_) | Error::UnknownAccount { .. } => {
+                Disposition::DeadLetter
+            }
+            Error::GaveUp { .. } => Disposition::DeadLetter,
+            Error::NotReady { .. } => Disposition::RetryLater,
+            Error::Aws { .. } | Error::Metadata { .. } | Error::Incomplete { .. } => {
+                Disposition::Retry
+            }
+        }
+    }
+
+    /// Builds an [`Error::Aws`] from an SDK error, keeping AWS's code and message.
+    pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let (code, message) = match &err {
+            SdkError::ServiceError(e) => (
+                e.err().code().unwrap_or("Unknown").to_string(),
+                e.err().message().unwrap_or_default().to_string(),
+            ),
+            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
+            SdkError::DispatchFailure(e) => ("DispatchFailure".into(), dispatch_message(e)),
+            SdkError::ResponseError(_) => (
+                "ResponseError".into(),
+                "the response could not be read".into(),
+            ),
+            SdkError::ConstructionFailure(_) => (
+                "ConstructionFailure".into(),
+                "the request could not be built".into(),
+            ),
+            _ => ("Unknown".into(), err.to_string()),
+        };
+        Error::Aws {
+            service,
+            operation,
+            code,
+            message,
+        }
+    }
+}
+
+fn dispatch_message(e: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
+    if e.is_io() {
+        "connection failed (I/O error)".into()
+    } else if e.is_timeout() {
+        "connection timed out".into()
+    } else {
+        "the request could not be sent".into()
+    }
+}
+
+/// How long to wait before redelivering a not-ready message on its `attempt`-th delivery:
+/// doubling from `base`, capped at SQS's 12-hour visibility limit and at `max`.
+pub fn backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let factor = 1u64 << attempt.saturating_sub(1).min(16);
+    base.saturating_mul(factor as u32)
+        .min(max)
+        .min(Duration::from_secs(12 * 3600))
+}

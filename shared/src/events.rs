@@ -1,0 +1,452 @@
+//! The organization events autofed acts on, as EventBridge delivers them (and as they arrive in
+//! an SQS message body).
+//!
+//! AWS service events (`CreateAccountResult`, `CreateManagedAccount`) carry no `requestID` and
+//! only a partial `userIdentity`, so they are read with autofed's own detail types rather than
+//! a generic CloudTrail record.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::ids::{AccountId, quote};
+
+/// An event that autofed cannot act on. Retrying it cannot help.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// Not JSON, or not an EventBridge event.
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    /// A field is missing or has a bad value.
+    #[error("event field `{field}`: {problem}")]
+    Field {
+        /// The dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// A well-formed event that autofed has no rule for.
+    #[error(
+        "unsupported event: source {source_name}, detail-type {detail_type}, eventName {event_name}"
+    )]
+    Unsupported {
+        /// The event's `source`.
+        source_name: String,
+        /// The event's `detail-type`.
+        detail_type: String,
+        /// The CloudTrail `eventName`, if any.
+        event_name: String,
+    },
+}
+
+/// What an organization event asks autofed to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountEvent {
+    /// A new account exists (Organizations `CreateAccountResult` or Control Tower
+    /// `CreateManagedAccount`, SUCCEEDED): onboard it.
+    Created {
+        /// The new account.
+        account_id: AccountId,
+        /// Its name, as the event gives it.
+        account_name: String,
+    },
+    /// An account creation failed: nothing to onboard.
+    CreationFailed {
+        /// The requested account name.
+        account_name: String,
+        /// AWS's failure reason.
+        reason: String,
+    },
+    /// An account moved to another OU: re-evaluate it.
+    Moved {
+        /// The account.
+        account_id: AccountId,
+        /// The OU or root it left.
+        from: String,
+        /// The OU or root it joined.
+        to: String,
+    },
+    /// An account's tags changed: re-evaluate it.
+    TagsChanged {
+        /// The account.
+        account_id: AccountId,
+    },
+    /// Tags changed on an OU, root or policy: no account selector reads those.
+    OtherResourceTagged {
+        /// The tagged resource.
+        resource_id: String,
+    },
+}
+
+impl AccountEvent {
+    /// The account to onboard or re-evaluate, if any.
+    pub fn account_id(&self) -> Option<&AccountId> {
+        match self {
+            AccountEvent::Created { account_id, .. }
+            | AccountEvent::Moved { account_id, .. }
+            | AccountEvent::TagsChanged { account_id } => Some(account_id),
+            AccountEvent::CreationFailed { .. } | AccountEvent::OtherResourceTagged { .. } => None,
+        }
+    }
+
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AccountEvent::Created { .. } => "account-created",
+            AccountEvent::CreationFailed { .. } => "account-creation-failed",
+            AccountEvent::Moved { .. } => "account-moved",
+            AccountEvent::TagsChanged { .. } => "account-tags-changed",
+            AccountEvent::OtherResourceTagged { .. } => "other-resource-tagged",
+        }
+    }
+}
+
+/// The CloudTrail-shaped `detail` of the events autofed reads; other fields are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TrailDetail {
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    request_parameters: Option<Value>,
+    #[serde(default)]
+    service_event_details: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateAccountStatus {
+    state: String,
+    #[serde(default)]
+    account_name: Option<String>,
+    #[serde(default)]
+    account_id: Option<String>,
+    #[serde(default)]
+    failure_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManagedAccountStatus {
+    state: String,
+    account: ManagedAccount,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ManagedAccount {
+    account_name: String,
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MoveAccount {
+    account_id: String,
+    source_parent_id: String,
+    destination_parent_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TagChange {
+    resource_id: String,
+}
+
+const SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
+const API_CALL: &str = "AWS API Call via CloudTrail";
+
+/// Parses an EventBridge event (an SQS message body) into what it asks autofed to do.
+pub fn parse(body: &str) -> Result<AccountEvent, EventError> {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
+    let detail: TrailDetail = field(event.detail.clone(), "detail")?;
+    let name = detail.event_name.clone().unwrap_or_default();
+    match (
+        event.source.as_str(),
+        event.detail_type.as_str(),
+        name.as_str(),
+    ) {
+        ("aws.organizations", SERVICE_EVENT, "CreateAccountResult") => {
+            let status: CreateAccountStatus = field(
+                service_details(&detail)?
+                    .get("createAccountStatus")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                "detail.serviceEventDetails.createAccountStatus",
+            )?;
+            let at = "detail.serviceEventDetails.createAccountStatus";
+            created(
+                &status.state,
+                status.account_id,
+                status.account_name,
+                status.failure_reason,
+                at,
+            )
+        }
+        ("aws.controltower", SERVICE_EVENT, "CreateManagedAccount") => {
+            let status: ManagedAccountStatus = field(
+                service_details(&detail)?
+                    .get("createManagedAccountStatus")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+                "detail.serviceEventDetails.createManagedAccountStatus",
+            )?;
+            let at = "detail.serviceEventDetails.createManagedAccountStatus";
+            created(
+                &status.state,
+                status.account.account_id,
+                Some(status.account.account_name),
+                status.message,
+                at,
+            )
+        }
+        ("aws.organizations", API_CALL, "MoveAccount") => {
+            let p: MoveAccount = field(request_parameters(&detail)?, "detail.requestParameters")?;
+            Ok(AccountEvent::Moved {
+                account_id: account_id(&p.account_id, "detail.requestParameters.accountId")?,
+                from: p.source_parent_id,
+                to: p.destination_parent_id,
+            })
+        }
+        ("aws.organizations", API_CALL, "TagResource" | "UntagResource") => {
+            let p: TagChange = field(request_parameters(&detail)?, "detail.requestParameters")?;
+            // NB: TagResource also tags OUs, roots and policies
+            // (https://docs.aws.amazon.com/organizations/latest/APIReference/API_TagResource.html);
+            // only an account's own tags feed selectors.
+            if p.resource_id.bytes().all(|b| b.is_ascii_digit()) {
+                Ok(AccountEvent::TagsChanged {
+                    account_id: account_id(&p.resource_id, "detail.requestParameters.resourceId")?,
+                })
+            } else {
+                Ok(AccountEvent::OtherResourceTagged {
+                    resource_id: p.resource_id,
+                })
+            }
+        }
+        (source, detail_type, _) => Err(EventError::Unsupported {
+            source_name: quote(source),
+            detail_type: quote(detail_type),
+            event_name: quote(&name),
+        }),
+    }
+}
+
+fn created(
+    state: &str,
+    id: Option<String>,
+    name: Option<String>,
+    reason: Option<String>,
+    at: &str,
+) -> Result<AccountEvent, EventError> {
+    let account_name = name.unwrap_or_default();
+    match state {
+        "SUCCEEDED" => {
+            let id = id.ok_or_else(|| EventError::Field {
+                field: format!("{at}.accountId"),
+                problem: "missing from a SUCCEEDED creation".into(),
+            })?;
+            Ok(AccountEvent::Created {
+                account_id: account_id(&id, &format!("{at}.accountId"))?,
+                account_name,
+            })
+        }
+        "FAILED" => Ok(AccountEvent::CreationFailed {
+            account_name,
+            reason: reason.unwrap_or_else(|| "no reason given".into()),
+        }),
+        other => Err(EventError::Field {
+            field: format!("{at}.state"),
+            problem: format!("expected SUCCEEDED or FAILED, got {}", quote(other)),
+        }),
+    }
+}
+
+fn service_details(detail: &TrailDetail) -> Result<&Value, EventError> {
+    detail
+        .service_event_details
+        .as_ref()
+        .filter(|v| v.is_object())
+        .ok_or_else(|| EventError::Field {
+            field: "detail.serviceEventDetails".into(),
+            problem: "missing".into(),
+        })
+}
+
+fn request_parameters(detail: &TrailDetail) -> Result<Value, EventError> {
+    detail
+        .request_parameters
+        .clone()
+        .filter(Value::is_object)
+        .ok_or_else(|| EventError::Field {
+            field: "detail.requestParameters".into(),
+            problem: "missing".into(),
+        })
+}
+
+fn account_id(s: &str, at: &str) -> Result<AccountId, EventError> {
+    AccountId::parse(s).map_err(|problem| EventError::Field {
+        field: at.into(),
+        problem,
+    })
+}
+
+/// Deserializes `value` as `T`, naming the exact field that is wrong.
+fn field<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        EventError::Field {
+            field: if path == "." {
+                at.into()
+            } else {
+                format!("{at}.{path}")
+            },
+            problem: e.inner().to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(name: &str) -> String {
+        let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn id() -> AccountId {
+        AccountId::parse("222222222222").unwrap()
+    }
+
+    #[test]
+    fn every_sample_parses_to_its_kind() {
+        let cases = [
+            (
+                "create-account-result-succeeded.json",
+                AccountEvent::Created {
+                    account_id: id(),
+                    account_name: "payments-dev".into(),
+                },
+            ),
+            (
+                "create-account-result-failed.json",
+                AccountEvent::CreationFailed {
+                    account_name: "payments-dev".into(),
+                    reason: "EMAIL_ALREADY_EXISTS".into(),
+                },
+            ),
+            (
+                "control-tower-create-managed-account.json",
+                AccountEvent::Created {
+                    account_id: id(),
+                    account_name: "payments-dev".into(),
+                },
+            ),
+            (
+                "move-account.json",
+                AccountEvent::Moved {
+                    account_id: id(),
+                    from: "r-ab12".into(),
+                    to: "ou-ab12-cd34ef56".into(),
+                },
+            ),
+            (
+                "tag-resource.json",
+                AccountEvent::TagsChanged { account_id: id() },
+            ),
+            (
+                "untag-resource.json",
+                AccountEvent::TagsChanged { account_id: id() },
+            ),
+        ];
+        for (file, want) in cases {
+            assert_eq!(parse(&sample(file)).unwrap(), want, "{file}");
+        }
+    }
+
+    #[test]
+    fn samples_round_trip_through_the_eventbridge_type() {
+        for file in [
+            "create-account-result-succeeded.json",
+            "create-account-result-failed.json",
+            "control-tower-create-managed-account.json",
+            "move-account.json",
+            "tag-resource.json",
+            "untag-resource.json",
+        ] {
+            let text = sample(file);
+            let parsed: EventBridgeEvent<Value> = serde_json::from_str(&text).unwrap();
+            let again: Value = serde_json::to_value(&parsed).unwrap();
+            let original: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(again, original, "{file}");
+        }
+    }
+
+    #[test]
+    fn the_sqs_sample_wraps_the_succeeded_event() {
+        let sqs: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_str(&sample("sqs-create-account-result.json")).unwrap();
+        let body = sqs.records[0].body.as_deref().unwrap();
+        assert_eq!(
+            parse(body).unwrap(),
+            AccountEvent::Created {
+                account_id: id(),
+                account_name: "payments-dev".into()
+            }
+        );
+    }
+
+    #[test]
+    fn malformed_events_name_the_problem() {
+        let ok = sample("create-account-result-succeeded.json");
+        let cases: Vec<(String, &str)> = vec![
+            (ok[..ok.len() / 2].to_string(), "malformed"),
+            ("[]".into(), "malformed"),
+            (
+                ok.replace("\"222222222222\"", "\"22222222222\""),
+                "createAccountStatus.accountId",
+            ),
+            (
+                ok.replace("\"222222222222\"", "222222222222"),
+                "createAccountStatus.accountId",
+            ),
+            (
+                ok.replace("\"SUCCEEDED\"", "\"IN_PROGRESS\""),
+                "createAccountStatus.state",
+            ),
+            (
+                ok.replace("\"accountId\": \"222222222222\",", ""),
+                "createAccountStatus.accountId",
+            ),
+            (
+                ok.replace("CreateAccountResult", "CreateAccount"),
+                "unsupported",
+            ),
+            (ok.replace("aws.organizations", "aws.evil"), "unsupported"),
+            (
+                sample("move-account.json")
+                    .replace("\"accountId\": \"222222222222\"", "\"accountId\": [1]"),
+                "requestParameters.accountId",
+            ),
+        ];
+        for (body, needle) in cases {
+            let msg = parse(&body).unwrap_err().to_string();
+            assert!(msg.contains(needle), "expected {needle:?} in {msg:?}");
+        }
+    }
+
+    #[test]
+    fn tags_on_an_ou_are_not_an_account_change() {
+        let body = sample("tag-resource.json").replace("\"222222222222\"", "\"ou-ab12-cd34ef56\"");
+        assert_eq!(
+            parse(&body).unwrap(),
+            AccountEvent::OtherResourceTagged {
+                resource_id: "ou-ab12-cd34ef56".into()
+            }
+        );
+    }
+}

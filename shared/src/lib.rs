@@ -1,0 +1,30 @@
+//! autofed's library: everything the Lambda functions do, so that each function stays a thin
+//! `main` that builds a [`Context`] once and hands events to it.
+//!
+//! The core is desired state -> plan -> apply: [`desired`] says what must exist for an account,
+//! [`observe`] reads what does, [`plan`] compares the two without I/O, and [`apply`] carries the
+//! plan out. [`onboard`] ties those steps together for one account and [`batch`] does it for an
+//! SQS batch of organization events.
+
+pub mod apply;
+pub mod aws;
+pub mod batch;
+pub mod calls;
+pub mod config;
+pub mod context;
+pub mod desired;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod observe;
+pub mod onboard;
+pub mod plan;
+pub mod policy;
+pub mod report;
+pub mod saml;
+pub mod selector;
+pub mod target;
+pub mod telemetry;
+
+pub use context::Context;
+pub use error::{Error, Result};

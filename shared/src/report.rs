@@ -1,0 +1,102 @@
+//! The JSON report of a run: every action with what became of it, and the calls made.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{
+    calls::CallCounts,
+    plan::{Action, ActionKind},
+};
+
+/// What became of an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "status", content = "reason")]
+pub enum Status {
+    /// Dry run: it would be done.
+    Planned,
+    /// Done.
+    Applied,
+    /// Not attempted, with the reason (a conflict, a manual step, an earlier failure).
+    Skipped(String),
+    /// Attempted and failed, with the error.
+    Failed(String),
+}
+
+/// One action in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionReport {
+    /// The resource.
+    pub resource: String,
+    /// The action's kind.
+    pub kind: ActionKind,
+    /// The human-readable line.
+    pub summary: String,
+    /// What became of it.
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// Whether a run only planned or also applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Plan only (dry run).
+    Plan,
+    /// Plan and apply.
+    Apply,
+}
+
+/// The report of one account's run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The account.
+    pub account_id: String,
+    /// Its name.
+    pub account_name: String,
+    /// Plan or apply.
+    pub mode: Mode,
+    /// Every action, in plan order.
+    pub actions: Vec<ActionReport>,
+    /// Counts of actions by kind.
+    pub summary: BTreeMap<String, usize>,
+    /// The AWS calls the run made.
+    pub calls: CallCounts,
+}
+
+impl Report {
+    /// A report of `actions` with their statuses.
+    pub fn new(
+        account_id: String,
+        account_name: String,
+        mode: Mode,
+        actions: &[Action],
+        statuses: Vec<Status>,
+    ) -> Self {
+        Self {
+            account_id,
+            account_name,
+            mode,
+            summary: crate::plan::tally(actions),
+            actions: actions
+                .iter()
+                .zip(statuses)
+                .map(|(a, status)| ActionReport {
+                    resource: a.resource.clone(),
+                    kind: a.kind,
+                    summary: a.summary.clone(),
+                    status,
+                })
+                .collect(),
+            calls: CallCounts::default(),
+        }
+    }
+
+    /// How many actions failed.
+    pub fn failed(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|a| matches!(a.status, Status::Failed(_)))
+            .count()
+    }
+}

@@ -1,0 +1,162 @@
+//! One test's world: moto (reset), the sandbox organization, the work queue and its DLQ, and a
+//! fault proxy that every autofed call goes through, so tests can assert the exact calls made.
+
+use std::path::PathBuf;
+
+use autofed::{Context, aws::queue::Queues, config::Config};
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+
+use crate::{
+    esm::Queue,
+    fixtures::{self, Sandbox},
+    moto::{self, Session},
+    proxy::Proxy,
+    root, sdk_config,
+};
+
+/// A reset moto with the sandbox organization in it.
+pub struct Bed {
+    /// Exclusive use of moto.
+    pub session: Session,
+    /// Direct access to moto, for setup and for reading state back.
+    pub aws: SdkConfig,
+    /// The proxy autofed talks through.
+    pub proxy: Proxy,
+    /// The organization's ids.
+    pub sandbox: Sandbox,
+    /// The account onboarder's work queue.
+    pub work: Queue,
+    /// Its dead-letter queue.
+    pub dlq: Queue,
+}
+
+impl Bed {
+    /// Resets moto and builds the sandbox organization in it.
+    pub async fn new() -> Bed {
+        let session = moto::session().await;
+        let aws = sdk_config(&session.moto.url);
+        let sandbox = fixtures::organization(&aws).await;
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let work = Queue::create(&sqs, "autofed-account-events").await;
+        let dlq = Queue::create(&sqs, "autofed-account-events-dlq").await;
+        let proxy = Proxy::start(&session.moto.url).await;
+        Bed {
+            session,
+            aws,
+            proxy,
+            sandbox,
+            work,
+            dlq,
+        }
+    }
+
+    /// The sandbox configuration (`tests/sandbox/autofed.toml`) with moto's ids filled in,
+    /// edited by `edit`.
+    pub fn config_text(&self, edit: impl FnOnce(String) -> String) -> String {
+        let template = std::fs::read_to_string(root().join("tests/sandbox/autofed.toml"))
+            .expect("sandbox config");
+        edit(self.sandbox.render(&template))
+    }
+
+    /// A context for autofed, talking to moto through the proxy.
+    pub fn context(&self, config_text: &str) -> Context {
+        let config = Config::from_toml(config_text, PathBuf::new()).expect("valid configuration");
+        Context::new(config, sdk_config(&self.proxy.url), self.queues()).expect("context")
+    }
+
+    /// The queue URLs.
+    pub fn queues(&self) -> Queues {
+        Queues {
+            work_url: self.work.url.clone(),
+            dead_letter_url: self.dlq.url.clone(),
+        }
+    }
+
+    /// Sends `body` to the work queue and delivers one batch to the account onboarder's
+    /// handler, as Lambda's event source would.
+    pub async fn deliver(&self, ctx: &Context, body: &str) -> SqsBatchResponse {
+        self.work.send(body).await;
+        self.deliver_pending(ctx)
+            .await
+            .expect("a message to deliver")
+    }
+
+    /// Delivers whatever batch is visible in the work queue.
+    pub async fn deliver_pending(&self, ctx: &Context) -> Option<SqsBatchResponse> {
+        self.work
+            .deliver(|event| autofed::batch::handle(ctx, event))
+            .await
+    }
+
+    /// An SDK configuration acting inside member account `account_id` (for reading back).
+    pub async fn member(&self, account_id: &str) -> SdkConfig {
+        let sts = aws_sdk_sts::Client::new(&self.aws);
+        let creds = sts
+            .assume_role()
+            .role_arn(format!(
+                "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
+            ))
+            .role_session_name("testbed")
+            .send()
+            .await
+            .expect("assume role")
+            .credentials
+            .unwrap();
+        self.aws
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        creds.access_key_id,
+                        creds.secret_access_key,
+                        Some(creds.session_token),
+                        None,
+                        "testbed",
+                    ),
+                ),
+            )
+            .build()
+    }
+
+    /// The write calls the proxy saw (every operation not named Get/List/Describe and not
+    /// STS's AssumeRole), in order.
+    pub fn writes(&self) -> Vec<String> {
+        self.proxy
+            .calls()
+            .into_iter()
+            .filter(|op| {
+                !(op.starts_with("Get")
+                    || op.starts_with("List")
+                    || op.starts_with("Describe")
+                    || op == "AssumeRole"
+                    || op == "ReceiveMessage")
+            })
+            .collect()
+    }
+
+    /// `(principal id, permission set ARN)` pairs assigned in `account_id`.
+    pub async fn assignments(&self, account_id: &str) -> Vec<(String, String)> {
+        let sso = aws_sdk_ssoadmin::Client::new(&self.aws);
+        let mut out = Vec::new();
+        for arn in self.sandbox.permission_sets.values() {
+            let found = sso
+                .list_account_assignments()
+                .instance_arn(&self.sandbox.instance_arn)
+                .account_id(account_id)
+                .permission_set_arn(arn)
+                .send()
+                .await
+                .expect("list assignments")
+                .account_assignments
+                .unwrap_or_default();
+            out.extend(
+                found
+                    .into_iter()
+                    .map(|a| (a.principal_id.unwrap(), arn.clone())),
+            );
+        }
+        out.sort();
+        out
+    }
+}

@@ -1,0 +1,170 @@
+//! Lambda's SQS event source mapping, emulated: receive a batch from a real (moto) queue, hand
+//! it to the function as an `SqsEvent`, then delete the records the function did not report as
+//! failures, as Lambda does with `ReportBatchItemFailures`.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_sqs::{
+    Client,
+    types::{MessageSystemAttributeName, QueueAttributeName},
+};
+use serde_json::json;
+
+/// A queue the emulated event source reads.
+pub struct Queue {
+    /// The SQS client.
+    pub sqs: Client,
+    /// Queue URL.
+    pub url: String,
+    /// Queue ARN.
+    pub arn: String,
+}
+
+impl Queue {
+    /// Creates a queue (idempotent by name).
+    pub async fn create(sqs: &Client, name: &str) -> Queue {
+        let url = sqs
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .expect("queue arn");
+        Queue {
+            sqs: sqs.clone(),
+            url,
+            arn,
+        }
+    }
+
+    /// Sends a message body.
+    pub async fn send(&self, body: &str) {
+        self.sqs
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send message");
+    }
+
+    /// Receives up to 10 messages as the raw SQS messages (for assertions).
+    pub async fn receive_raw(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive")
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// Receives a batch and builds the event Lambda would deliver; `None` if the queue has no
+    /// visible message.
+    pub async fn receive_event(&self) -> Option<SqsEvent> {
+        let messages = self.receive_raw().await;
+        if messages.is_empty() {
+            return None;
+        }
+        let records: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                let attributes: serde_json::Map<String, serde_json::Value> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), json!(v)))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.arn,
+                    "awsRegion": "us-east-1",
+                })
+            })
+            .collect();
+        Some(serde_json::from_value(json!({ "Records": records })).expect("an SqsEvent"))
+    }
+
+    /// Delivers one batch to `function` and deletes what it finished; returns its response,
+    /// or `None` if nothing was visible.
+    pub async fn deliver<F, Fut>(&self, function: F) -> Option<SqsBatchResponse>
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: Future<Output = SqsBatchResponse>,
+    {
+        let event = self.receive_event().await?;
+        let handles: Vec<(String, String)> = event
+            .records
+            .iter()
+            .map(|r| {
+                (
+                    r.message_id.clone().unwrap_or_default(),
+                    r.receipt_handle.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let response = function(event).await;
+        for (id, handle) in handles {
+            if !response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == id)
+            {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete message");
+            }
+        }
+        Some(response)
+    }
+
+    /// How many messages the queue holds, visible or not.
+    pub async fn depth(&self) -> usize {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|k| attrs.get(k)?.parse::<usize>().ok())
+        .sum()
+    }
+}

@@ -1,0 +1,228 @@
+//! A sandbox organization in moto: OUs, tagged accounts, an Identity Center instance with
+//! permission sets, groups and a user, and helpers to build events and configurations for it.
+
+use std::collections::BTreeMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_organizations::types::{CreateAccountState, OrganizationFeatureSet, Tag};
+use serde_json::Value;
+
+use crate::root;
+
+/// The sandbox organization's ids, which moto generates.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    /// The root id.
+    pub root: String,
+    /// OU ids by name: `Workloads`, `Prod` and `Dev` (both under `Workloads`), `Sandbox`.
+    pub ous: BTreeMap<String, String>,
+    /// Account ids by name.
+    pub accounts: BTreeMap<String, String>,
+    /// The Identity Center instance.
+    pub instance_arn: String,
+    /// Its identity store.
+    pub identity_store_id: String,
+    /// Permission set ARNs by name.
+    pub permission_sets: BTreeMap<String, String>,
+    /// Group ids by display name.
+    pub groups: BTreeMap<String, String>,
+    /// User ids by user name.
+    pub users: BTreeMap<String, String>,
+}
+
+/// The permission sets of the sandbox.
+pub const PERMISSION_SETS: [&str; 3] = ["AdministratorAccess", "PowerUserAccess", "ReadOnlyAccess"];
+/// The groups of the sandbox.
+pub const GROUPS: [&str; 2] = ["Platform Engineers", "Payments Developers"];
+/// The user of the sandbox.
+pub const AUDITOR: &str = "auditor@acme.example";
+
+/// Builds the sandbox organization: Root > Workloads > {Prod, Dev}, Root > Sandbox, with
+/// `payments-prod` (Prod, team=payments, env=prod), `payments-dev` (Dev, team=payments,
+/// env=dev) and `sandbox-alice` (Sandbox, no tags).
+pub async fn organization(conf: &SdkConfig) -> Sandbox {
+    let org = aws_sdk_organizations::Client::new(conf);
+    org.create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("create organization");
+    let root = org.list_roots().send().await.expect("roots").roots.unwrap()[0]
+        .id
+        .clone()
+        .unwrap();
+    let mut ous: BTreeMap<String, String> = BTreeMap::new();
+    for (name, parent) in [
+        ("Workloads", None),
+        ("Prod", Some("Workloads")),
+        ("Dev", Some("Workloads")),
+        ("Sandbox", None),
+    ] {
+        let parent_id = parent
+            .map(|p| ous[p].clone())
+            .unwrap_or_else(|| root.clone());
+        let ou = org
+            .create_organizational_unit()
+            .parent_id(parent_id)
+            .name(name)
+            .send()
+            .await
+            .expect("create ou")
+            .organizational_unit
+            .unwrap();
+        ous.insert(name.to_string(), ou.id.unwrap());
+    }
+    let mut sandbox = Sandbox {
+        root,
+        ous,
+        accounts: BTreeMap::new(),
+        instance_arn: String::new(),
+        identity_store_id: String::new(),
+        permission_sets: BTreeMap::new(),
+        groups: BTreeMap::new(),
+        users: BTreeMap::new(),
+    };
+    for (name, ou, tags) in [
+        (
+            "payments-prod",
+            "Prod",
+            &[("team", "payments"), ("env", "prod")][..],
+        ),
+        (
+            "payments-dev",
+            "Dev",
+            &[("team", "payments"), ("env", "dev")][..],
+        ),
+        ("sandbox-alice", "Sandbox", &[][..]),
+    ] {
+        sandbox.add_account(conf, name, ou, tags).await;
+    }
+
+    let sso = aws_sdk_ssoadmin::Client::new(conf);
+    let instance = sso
+        .list_instances()
+        .send()
+        .await
+        .expect("instances")
+        .instances
+        .unwrap()
+        .remove(0);
+    sandbox.instance_arn = instance.instance_arn.unwrap();
+    sandbox.identity_store_id = instance.identity_store_id.unwrap();
+    for name in PERMISSION_SETS {
+        let ps = sso
+            .create_permission_set()
+            .instance_arn(&sandbox.instance_arn)
+            .name(name)
+            .session_duration("PT4H")
+            .send()
+            .await
+            .expect("create permission set")
+            .permission_set
+            .unwrap();
+        sandbox
+            .permission_sets
+            .insert(name.into(), ps.permission_set_arn.unwrap());
+    }
+    let store = aws_sdk_identitystore::Client::new(conf);
+    for name in GROUPS {
+        let g = store
+            .create_group()
+            .identity_store_id(&sandbox.identity_store_id)
+            .display_name(name)
+            .send()
+            .await
+            .expect("create group");
+        sandbox.groups.insert(name.into(), g.group_id);
+    }
+    let user = store
+        .create_user()
+        .identity_store_id(&sandbox.identity_store_id)
+        .user_name(AUDITOR)
+        .display_name("Auditor")
+        .name(
+            aws_sdk_identitystore::types::Name::builder()
+                .given_name("Audit")
+                .family_name("Or")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create user");
+    sandbox.users.insert(AUDITOR.into(), user.user_id);
+    sandbox
+}
+
+impl Sandbox {
+    /// Creates an account in the organization and moves it into `ou` (by name).
+    pub async fn add_account(
+        &mut self,
+        conf: &SdkConfig,
+        name: &str,
+        ou: &str,
+        tags: &[(&str, &str)],
+    ) -> String {
+        let org = aws_sdk_organizations::Client::new(conf);
+        let status = org
+            .create_account()
+            .account_name(name)
+            .email(format!("aws+{name}@acme.example"))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .expect("create account")
+            .create_account_status
+            .unwrap();
+        assert_eq!(status.state, Some(CreateAccountState::Succeeded));
+        let id = status.account_id.unwrap();
+        org.move_account()
+            .account_id(&id)
+            .source_parent_id(&self.root)
+            .destination_parent_id(&self.ous[ou])
+            .send()
+            .await
+            .expect("move account");
+        self.accounts.insert(name.into(), id.clone());
+        id
+    }
+
+    /// Renders a configuration template: `{{ou:NAME}}` and `{{account:NAME}}` become the ids
+    /// moto generated, `{{root}}` the root id, and `{{metadata}}` the sandbox metadata file.
+    pub fn render(&self, template: &str) -> String {
+        let mut text = template.replace("{{root}}", &self.root).replace(
+            "{{metadata}}",
+            &root()
+                .join("tests/sandbox/okta-metadata.xml")
+                .display()
+                .to_string(),
+        );
+        for (name, id) in &self.ous {
+            text = text.replace(&format!("{{{{ou:{name}}}}}"), id);
+        }
+        for (name, id) in &self.accounts {
+            text = text.replace(&format!("{{{{account:{name}}}}}"), id);
+        }
+        text
+    }
+}
+
+/// A sample event from `events/`, with its account id replaced by `account_id`.
+pub fn event(file: &str, account_id: &str) -> String {
+    let text = std::fs::read_to_string(root().join("events").join(file)).expect("sample event");
+    let mut v: Value = serde_json::from_str(&text).expect("sample is JSON");
+    replace_account(&mut v, account_id);
+    v.to_string()
+}
+
+fn replace_account(v: &mut Value, id: &str) {
+    match v {
+        Value::String(s) if s == "222222222222" => *s = id.to_string(),
+        Value::Array(items) => items.iter_mut().for_each(|i| replace_account(i, id)),
+        Value::Object(map) => map.values_mut().for_each(|i| replace_account(i, id)),
+        _ => {}
+    }
+}

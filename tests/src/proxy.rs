@@ -1,0 +1,185 @@
+//! A proxy in front of moto that records every AWS call passing through it and answers chosen
+//! calls with injected faults. autofed reaches it through an ordinary endpoint setting, as it
+//! would reach AWS.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::Response,
+};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// An injected fault: the next `times` calls of `operation` get this answer instead of moto's.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    /// The operation (`AssumeRole`).
+    pub operation: String,
+    /// How many calls to answer.
+    pub times: usize,
+    /// The HTTP status.
+    pub status: u16,
+    /// The response body.
+    pub body: String,
+    /// Its content type.
+    pub content_type: &'static str,
+}
+
+impl Fault {
+    /// STS's answer while a new account's role cannot be assumed yet.
+    pub fn sts_access_denied(times: usize) -> Self {
+        Fault {
+            operation: "AssumeRole".into(),
+            times,
+            status: 403,
+            body: "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+                   <Code>AccessDenied</Code><Message>User: arn:aws:sts::123456789012:assumed-role/autofed-onboarder/session \
+                   is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::000000000000:role/OrganizationAccountAccessRole\
+                   </Message></Error><RequestId>4f9b7c1e-0000-4000-8000-000000000001</RequestId></ErrorResponse>"
+                .into(),
+            content_type: "text/xml",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    faults: Vec<Fault>,
+    calls: Vec<String>,
+}
+
+struct ProxyState {
+    upstream: String,
+    http: reqwest::Client,
+    shared: Mutex<Shared>,
+}
+
+/// A running proxy; stopped when dropped.
+pub struct Proxy {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    state: Arc<ProxyState>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `upstream` on a free loopback port.
+    pub async fn start(upstream: &str) -> Proxy {
+        let state = Arc::new(ProxyState {
+            upstream: upstream.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+            shared: Mutex::new(Shared::default()),
+        });
+        let app = Router::new().fallback(forward).with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let url = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("proxy serves");
+        });
+        Proxy { url, state, task }
+    }
+
+    /// Adds a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.state.shared.lock().unwrap().faults.push(fault);
+    }
+
+    /// Removes every fault.
+    pub fn clear_faults(&self) {
+        self.state.shared.lock().unwrap().faults.clear();
+    }
+
+    /// Every operation seen, in order (faulted ones included).
+    pub fn calls(&self) -> Vec<String> {
+        self.state.shared.lock().unwrap().calls.clone()
+    }
+
+    /// How many times `operation` was called.
+    pub fn count(&self, operation: &str) -> usize {
+        self.calls().iter().filter(|c| *c == operation).count()
+    }
+
+    /// Forgets the calls seen so far.
+    pub fn clear_calls(&self) {
+        self.state.shared.lock().unwrap().calls.clear();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The operation of an AWS request: `X-Amz-Target` for JSON protocols, `Action=` for query.
+pub fn operation(headers: &HeaderMap, body: &[u8]) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or(target).to_string();
+    }
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
+    let op = operation(&parts.headers, &body);
+    let fault = {
+        let mut shared = state.shared.lock().unwrap();
+        shared.calls.push(op.clone());
+        let hit = shared
+            .faults
+            .iter_mut()
+            .find(|f| f.operation == op && f.times > 0);
+        hit.map(|f| {
+            f.times -= 1;
+            f.clone()
+        })
+    };
+    if let Some(f) = fault {
+        return Response::builder()
+            .status(f.status)
+            .header("content-type", f.content_type)
+            .header("x-amzn-requestid", "4f9b7c1e-0000-4000-8000-000000000001")
+            .body(Body::from(f.body))
+            .expect("fault response");
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut upstream = state
+        .http
+        .request(parts.method.clone(), format!("{}{path}", state.upstream));
+    for (name, value) in &parts.headers {
+        if name != "host" && name != "content-length" {
+            upstream = upstream.header(name, value);
+        }
+    }
+    match upstream.body(body).send().await {
+        Ok(resp) => {
+            let mut out = Response::builder().status(resp.status().as_u16());
+            for (name, value) in resp.headers() {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out = out.header(
+                        name,
+                        HeaderValue::from_bytes(value.as_bytes()).expect("header"),
+                    );
+                }
+            }
+            out.body(Body::from(resp.bytes().await.unwrap_or_default()))
+                .expect("proxied response")
+        }
+        Err(e) => Response::builder()
+            .status(StatusCode::BAD_GATEWAY)
+            .body(Body::from(e.to_string()))
+            .expect("error response"),
+    }
+}

@@ -1,0 +1,626 @@
+//! The account onboarder end to end: events through the real handler, the real SDK clients
+//! talking HTTP to moto (through the recording proxy), and the resulting state read back from
+//! moto.
+
+use autofed::{
+    ids::AccountId,
+    onboard::{self, Outcome},
+    policy::SAML_AUDIENCE,
+    report::{Mode, Report, Status},
+};
+use autofed_tests::{bed::Bed, fixtures::event, proxy::Fault};
+use serde_json::Value;
+
+const MANAGED: (&str, &str) = ("autofed:managed-by", "autofed");
+
+async fn report(bed: &Bed, config: &str, account: &str, mode: Mode) -> Report {
+    let ctx = bed.context(config);
+    match onboard::onboard(&ctx, &AccountId::parse(account).unwrap(), mode)
+        .await
+        .unwrap()
+    {
+        Outcome::Reconciled(r) => *r,
+        other => panic!("not reconciled: {other:?}"),
+    }
+}
+
+fn decode(doc: &str) -> Value {
+    autofed::policy::decode(doc).expect("a policy document")
+}
+
+#[tokio::test]
+async fn a_new_account_gets_its_provider_roles_and_matching_assignments() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
+        .await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+
+    let response = bed
+        .deliver(&ctx, &event("create-account-result-succeeded.json", &id))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let member = bed.member(&id).await;
+    let iam = aws_sdk_iam::Client::new(&member);
+    let provider_arn = format!("arn:aws:iam::{id}:saml-provider/Okta");
+    let provider = iam
+        .get_saml_provider()
+        .saml_provider_arn(&provider_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        provider
+            .saml_metadata_document()
+            .unwrap()
+            .contains("EntityDescriptor")
+    );
+    let tags: Vec<_> = provider
+        .tags()
+        .iter()
+        .map(|t| (t.key(), t.value()))
+        .collect();
+    assert_eq!(tags, vec![MANAGED]);
+    assert_eq!(
+        iam.list_account_aliases()
+            .send()
+            .await
+            .unwrap()
+            .account_aliases(),
+        ["acme-payments-staging"]
+    );
+
+    // Every configured role: the Workloads OU selects PowerUsers for an account in Dev.
+    for (name, path, policy, max) in [
+        ("Administrator", "/federated/", "AdministratorAccess", 3600),
+        ("PowerUsers", "/federated/", "PowerUserAccess", 14400),
+        ("ReadOnly", "/federated/readonly/", "ReadOnlyAccess", 43200),
+    ] {
+        let role = iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap()
+            .role
+            .unwrap();
+        assert_eq!(role.path(), path, "{name}");
+        assert_eq!(role.max_session_duration(), Some(max), "{name}");
+        let tags: Vec<_> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+        assert_eq!(tags, vec![MANAGED], "{name}");
+        let trust = decode(role.assume_role_policy_document().unwrap());
+        let statement = &trust["Statement"][0];
+        assert_eq!(
+            statement["Principal"]["Federated"],
+            provider_arn.as_str(),
+            "{name}"
+        );
+        assert_eq!(statement["Action"], "sts:AssumeRoleWithSAML", "{name}");
+        assert_eq!(
+            statement["Condition"]["StringEquals"]["SAML:aud"], SAML_AUDIENCE,
+            "{name}"
+        );
+        let attached: Vec<_> = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .send()
+            .await
+            .unwrap()
+            .attached_policies()
+            .iter()
+            .map(|p| p.policy_arn().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            attached,
+            [format!("arn:aws:iam::aws:policy/{policy}")],
+            "{name}"
+        );
+    }
+    let power = iam
+        .get_role()
+        .role_name("PowerUsers")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert_eq!(
+        power
+            .permissions_boundary()
+            .unwrap()
+            .permissions_boundary_arn(),
+        Some("arn:aws:iam::aws:policy/PowerUserAccess")
+    );
+    let inline = iam
+        .get_role_policy()
+        .role_name("ReadOnly")
+        .policy_name("autofed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        decode(inline.policy_document())["Statement"][0]["Effect"],
+        "Deny"
+    );
+
+    // Platform Engineers everywhere, Payments Developers by tag; the auditor only in Prod.
+    let s = &bed.sandbox;
+    let mut want = vec![
+        (
+            s.groups["Platform Engineers"].clone(),
+            s.permission_sets["AdministratorAccess"].clone(),
+        ),
+        (
+            s.groups["Payments Developers"].clone(),
+            s.permission_sets["PowerUserAccess"].clone(),
+        ),
+    ];
+    want.sort();
+    assert_eq!(bed.assignments(&id).await, want);
+    assert_eq!(bed.dlq.depth().await, 0);
+}
+
+#[tokio::test]
+async fn the_report_counts_one_write_per_action_and_a_rerun_writes_nothing() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
+        .await;
+    let config = bed.config_text(|c| c);
+
+    let first = report(&bed, &config, &id, Mode::Apply).await;
+    // alias, provider, 3 roles + 3 attachments + 1 inline policy, 2 assignments
+    assert_eq!(first.actions.len(), 11, "{:#?}", first.actions);
+    assert!(first.actions.iter().all(|a| a.status == Status::Applied));
+    assert_eq!(first.calls.writes, 11);
+    assert_eq!(first.calls.by_operation["IAM:CreateRole"], 3);
+    assert_eq!(
+        first.calls.by_operation["SSO Admin:CreateAccountAssignment"],
+        2
+    );
+
+    bed.proxy.clear_calls();
+    let second = report(&bed, &config, &id, Mode::Apply).await;
+    assert!(second.actions.is_empty(), "{:#?}", second.actions);
+    assert_eq!(second.calls.writes, 0);
+    assert_eq!(
+        bed.writes(),
+        Vec::<String>::new(),
+        "the proxy saw writes on a rerun"
+    );
+
+    // And through the queue: the event delivered again changes nothing.
+    let ctx = bed.context(&config);
+    let response = bed
+        .deliver(&ctx, &event("create-account-result-succeeded.json", &id))
+        .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(bed.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn assignments_go_only_to_accounts_matched_by_ou_or_tag() {
+    let bed = Bed::new().await;
+    let config = bed.config_text(|c| c);
+    let s = &bed.sandbox;
+    for name in ["payments-prod", "sandbox-alice"] {
+        let ctx = bed.context(&config);
+        let body = event(
+            "control-tower-create-managed-account.json",
+            &s.accounts[name],
+        );
+        assert!(
+            bed.deliver(&ctx, &body)
+                .await
+                .batch_item_failures
+                .is_empty()
+        );
+    }
+    let platform = (
+        s.groups["Platform Engineers"].clone(),
+        s.permission_sets["AdministratorAccess"].clone(),
+    );
+    let payments = (
+        s.groups["Payments Developers"].clone(),
+        s.permission_sets["PowerUserAccess"].clone(),
+    );
+    let auditor = (
+        s.users["auditor@acme.example"].clone(),
+        s.permission_sets["ReadOnlyAccess"].clone(),
+    );
+    let mut prod = vec![platform.clone(), payments, auditor];
+    prod.sort();
+    assert_eq!(bed.assignments(&s.accounts["payments-prod"]).await, prod);
+    assert_eq!(
+        bed.assignments(&s.accounts["sandbox-alice"]).await,
+        vec![platform]
+    );
+    assert!(
+        bed.assignments(&s.accounts["payments-dev"])
+            .await
+            .is_empty(),
+        "no event, no change"
+    );
+
+    // The Workloads OU selector covers Prod (nested) but not Sandbox.
+    let alice = aws_sdk_iam::Client::new(&bed.member(&s.accounts["sandbox-alice"]).await);
+    assert!(
+        alice
+            .get_role()
+            .role_name("PowerUsers")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        alice
+            .get_role()
+            .role_name("Administrator")
+            .send()
+            .await
+            .is_ok()
+    );
+    let prod_iam = aws_sdk_iam::Client::new(&bed.member(&s.accounts["payments-prod"]).await);
+    assert!(
+        prod_iam
+            .get_role()
+            .role_name("PowerUsers")
+            .send()
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn moving_an_account_into_prod_adds_the_prod_assignment() {
+    let bed = Bed::new().await;
+    let config = bed.config_text(|c| c);
+    let s = &bed.sandbox;
+    let dev = s.accounts["payments-dev"].clone();
+    let ctx = bed.context(&config);
+    bed.deliver(&ctx, &event("create-account-result-succeeded.json", &dev))
+        .await;
+    assert_eq!(bed.assignments(&dev).await.len(), 2);
+
+    aws_sdk_organizations::Client::new(&bed.aws)
+        .move_account()
+        .account_id(&dev)
+        .source_parent_id(&s.ous["Dev"])
+        .destination_parent_id(&s.ous["Prod"])
+        .send()
+        .await
+        .unwrap();
+    bed.proxy.clear_calls();
+    let response = bed.deliver(&ctx, &event("move-account.json", &dev)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(bed.assignments(&dev).await.len(), 3);
+    assert_eq!(bed.writes(), ["CreateAccountAssignment"]);
+
+    // A tag change re-evaluates too; with nothing to change it writes nothing.
+    bed.proxy.clear_calls();
+    bed.deliver(&ctx, &event("tag-resource.json", &dev)).await;
+    bed.deliver(&ctx, &event("untag-resource.json", &dev)).await;
+    assert_eq!(bed.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_unmanaged_role_is_reported_as_a_conflict_and_left_unchanged() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("Administrator")
+        .path("/federated/")
+        .assume_role_policy_document(theirs)
+        .description("made by hand")
+        .send()
+        .await
+        .unwrap();
+    let before = iam
+        .get_role()
+        .role_name("Administrator")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+
+    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let conflicts: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| a.kind == autofed::plan::ActionKind::Conflict)
+        .collect();
+    assert_eq!(conflicts.len(), 1, "{:#?}", report.actions);
+    assert_eq!(conflicts[0].resource, "role/Administrator");
+    assert!(matches!(conflicts[0].status, Status::Skipped(_)));
+    assert!(
+        !report
+            .calls
+            .by_operation
+            .keys()
+            .any(|op| op.contains("Administrator"))
+    );
+
+    let after = iam
+        .get_role()
+        .role_name("Administrator")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    assert_eq!(
+        after.assume_role_policy_document(),
+        before.assume_role_policy_document()
+    );
+    assert_eq!(after.description(), Some("made by hand"));
+    assert!(after.tags().is_empty());
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("Administrator")
+        .send()
+        .await
+        .unwrap();
+    assert!(attached.attached_policies().is_empty());
+    // The other roles were still created.
+    assert!(iam.get_role().role_name("ReadOnly").send().await.is_ok());
+}
+
+#[tokio::test]
+async fn an_unmanaged_saml_provider_is_a_conflict_and_no_role_trusts_it() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    let foreign =
+        std::fs::read_to_string(autofed_tests::root().join("tests/sandbox/okta-metadata.xml"))
+            .unwrap()
+            .replace("acme-sandbox", "someone-else");
+    iam.create_saml_provider()
+        .name("Okta")
+        .saml_metadata_document(&foreign)
+        .send()
+        .await
+        .unwrap();
+
+    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let kinds: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| a.resource != "alias" && !a.resource.starts_with("assignment/"))
+        .map(|a| (a.resource.as_str(), a.kind))
+        .collect();
+    use autofed::plan::ActionKind::Conflict;
+    assert_eq!(
+        kinds,
+        [
+            ("saml-provider/Okta", Conflict),
+            ("role/Administrator", Conflict),
+            ("role/PowerUsers", Conflict),
+            ("role/ReadOnly", Conflict)
+        ]
+    );
+    let arn = format!("arn:aws:iam::{id}:saml-provider/Okta");
+    let doc = iam
+        .get_saml_provider()
+        .saml_provider_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        doc.saml_metadata_document()
+            .unwrap()
+            .contains("someone-else")
+    );
+    assert!(
+        iam.list_roles()
+            .path_prefix("/federated/")
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn dry_run_plans_everything_and_writes_nothing() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
+        .await;
+    let config = bed.config_text(|c| format!("dry_run = true\n{c}"));
+    let plan = report(&bed, &config, &id, Mode::Plan).await;
+    assert_eq!(plan.actions.len(), 11);
+    assert!(plan.actions.iter().all(|a| a.status == Status::Planned));
+    assert_eq!(plan.calls.writes, 0);
+
+    let ctx = bed.context(&config);
+    bed.deliver(&ctx, &event("create-account-result-succeeded.json", &id))
+        .await;
+    assert_eq!(bed.writes(), Vec::<String>::new());
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    assert!(
+        iam.list_roles()
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .iter()
+            .all(|r| r.path() != "/federated/")
+    );
+    assert!(bed.assignments(&id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_creation_is_logged_and_skipped_without_a_single_aws_call() {
+    let bed = Bed::new().await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    let body = std::fs::read_to_string(
+        autofed_tests::root().join("events/create-account-result-failed.json"),
+    )
+    .unwrap();
+    let response = bed.deliver(&ctx, &body).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(bed.proxy.calls(), Vec::<String>::new());
+    assert_eq!(bed.work.depth().await, 0);
+    assert_eq!(bed.dlq.depth().await, 0);
+}
+
+#[tokio::test]
+async fn malformed_events_go_to_the_dead_letter_queue_and_touch_nothing() {
+    let bed = Bed::new().await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    let good = event(
+        "create-account-result-succeeded.json",
+        &bed.sandbox.accounts["payments-dev"],
+    );
+    let outsider = event("create-account-result-succeeded.json", "999999999999");
+    let cases = [
+        (good[..good.len() / 3].to_string(), "malformed event"),
+        (
+            good.replace(&bed.sandbox.accounts["payments-dev"], "12345"),
+            "createAccountStatus.accountId",
+        ),
+        (
+            good.replace("aws.organizations", "aws.ec2"),
+            "unsupported event",
+        ),
+        ("{}".to_string(), "malformed event"),
+        (outsider, "not a member of the organization"),
+    ];
+    for (body, needle) in &cases {
+        bed.proxy.clear_calls();
+        let response = bed.deliver(&ctx, body).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "dead-lettered, not retried: {needle}"
+        );
+        let writes = bed.writes();
+        assert_eq!(
+            writes,
+            ["SendMessage"],
+            "only the dead-letter send: {needle}"
+        );
+        let dead = bed.dlq.receive_raw().await;
+        assert_eq!(dead.len(), 1, "{needle}");
+        assert_eq!(dead[0].body(), Some(body.as_str()));
+        let reason = dead[0].message_attributes().unwrap()["autofed-error"]
+            .string_value()
+            .unwrap();
+        assert!(reason.contains(needle), "{reason:?} should name {needle:?}");
+        bed.dlq
+            .sqs
+            .delete_message()
+            .queue_url(&bed.dlq.url)
+            .receipt_handle(dead[0].receipt_handle().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(bed.work.depth().await, 0);
+    let iam = aws_sdk_iam::Client::new(&bed.member(&bed.sandbox.accounts["payments-dev"]).await);
+    assert!(
+        iam.list_roles()
+            .path_prefix("/federated/")
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_not_yet_assumable_account_is_retried_then_requeued_then_onboarded() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    bed.proxy.inject(Fault::sts_access_denied(3));
+
+    let response = bed
+        .deliver(&ctx, &event("create-account-result-succeeded.json", &id))
+        .await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "handed back to the queue"
+    );
+    assert_eq!(
+        bed.proxy.count("AssumeRole"),
+        3,
+        "assume_attempts = 3 in one delivery"
+    );
+    assert_eq!(
+        bed.proxy.count("ChangeMessageVisibility"),
+        1,
+        "re-queued with a delay"
+    );
+    assert!(
+        !bed.writes().iter().any(|op| op.starts_with("Create")
+            || op.starts_with("Put")
+            || op.starts_with("Attach"))
+    );
+    assert!(
+        bed.work.receive_raw().await.is_empty(),
+        "invisible during the delay"
+    );
+    assert_eq!(bed.work.depth().await, 1);
+
+    // The role becomes assumable; the message comes back after its delay (1 s) and succeeds.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let response = bed.deliver_pending(&ctx).await.expect("redelivered");
+    assert!(response.batch_item_failures.is_empty());
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    assert!(
+        iam.get_role()
+            .role_name("Administrator")
+            .send()
+            .await
+            .is_ok()
+    );
+    assert_eq!(bed.work.depth().await, 0);
+}
+
+#[tokio::test]
+async fn an_account_that_never_becomes_assumable_goes_to_the_dead_letter_queue() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    bed.proxy.inject(Fault::sts_access_denied(usize::MAX));
+    bed.work
+        .send(&event("create-account-result-succeeded.json", &id))
+        .await;
+    // max_deliveries = 3, delays 1 s then 2 s.
+    for wait_ms in [0, 1500, 2500] {
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        bed.deliver_pending(&ctx).await.expect("delivered");
+    }
+    assert_eq!(bed.work.depth().await, 0);
+    let dead = bed.dlq.receive_raw().await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].message_attributes().unwrap()["autofed-error"]
+        .string_value()
+        .unwrap();
+    assert!(
+        reason.contains("still not ready after 3 deliveries"),
+        "{reason}"
+    );
+}
