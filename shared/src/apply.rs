@@ -21,6 +21,8 @@ pub struct Clients<'a> {
     pub sso_admin: &'a aws_sdk_ssoadmin::Client,
     /// How long to poll one assignment creation.
     pub assignment_timeout: Duration,
+    /// Assignment creations in flight at once.
+    pub max_in_flight: usize,
 }
 
 /// Applies `actions` and returns a status for each. Conflicts and manual steps are skipped;
@@ -57,7 +59,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
                 sso::create_assignment(clients.sso_admin, target, clients.assignment_timeout).await,
             )
         })
-        .buffer_unordered(sso::MAX_IN_FLIGHT)
+        .buffer_unordered(clients.max_in_flight)
         .collect()
         .await;
     for (i, res) in done {

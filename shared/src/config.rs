@@ -12,6 +12,7 @@ use std::{
 use serde::Deserialize;
 
 use crate::{
+    aws::sso,
     ids::{self, quote},
     selector::Selector,
 };
@@ -161,7 +162,7 @@ fn default_max_session() -> i32 {
 }
 
 /// IAM Identity Center settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityCenterConfig {
     /// The instance ARN; discovered with `ListInstances` when absent.
@@ -170,9 +171,17 @@ pub struct IdentityCenterConfig {
     /// The identity store id; discovered with `ListInstances` when absent.
     #[serde(default)]
     pub identity_store_id: Option<String>,
+    /// Assignment creations in flight per invocation (1 to 10; Identity Center allows 10 per
+    /// instance, so this times the function's concurrency should stay within 10).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
     /// Assignment rules.
     #[serde(default)]
     pub assignments: Vec<AssignmentRule>,
+}
+
+fn default_max_in_flight() -> usize {
+    5
 }
 
 /// One assignment rule: a principal gets a permission set in every matching account.
@@ -441,8 +450,26 @@ impl RoleConfig {
     }
 }
 
+impl Default for IdentityCenterConfig {
+    fn default() -> Self {
+        Self {
+            instance_arn: None,
+            identity_store_id: None,
+            max_in_flight: default_max_in_flight(),
+            assignments: Vec::new(),
+        }
+    }
+}
+
 impl IdentityCenterConfig {
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=sso::MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            return Err(invalid(
+                "identity_center.max_in_flight",
+                &self.max_in_flight.to_string(),
+                "must be 1 to 10 (Identity Center's limit of assignment creations in flight)",
+            ));
+        }
         if let Some(arn) = &self.instance_arn
             && !arn.contains(":sso:::instance/")
         {
@@ -636,7 +663,7 @@ mod tests {
 
     #[test]
     fn the_documented_example_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/autofed.example.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/config/autofed.toml");
         let c = Config::load(&path).unwrap();
         assert!(!c.roles.is_empty());
         assert!(!c.identity_center.assignments.is_empty());

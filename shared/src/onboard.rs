@@ -33,7 +33,9 @@ pub enum Outcome {
 /// The report carries the calls the run made.
 #[instrument(skip(ctx), fields(account_id = %account_id))]
 pub async fn onboard(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
-    let (result, log) = calls::scope(run(ctx, account_id, mode)).await;
+    // Boxed: the SDK's futures nest deeply, and an unboxed run overflows the compiler's layout
+    // depth in the function binaries.
+    let (result, log) = calls::scope(Box::pin(run(ctx, account_id, mode))).await;
     let mut outcome = result?;
     if let Outcome::Reconciled(report) = &mut outcome {
         report.calls = log.counts();
@@ -89,6 +91,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
                 assignment_timeout: Duration::from_secs(
                     ctx.config.retry.assignment_timeout_seconds,
                 ),
+                max_in_flight: ctx.config.identity_center.max_in_flight,
             };
             apply::apply(&clients, account_id.as_str(), &actions).await
         }

@@ -8,6 +8,7 @@
 pub mod bed;
 pub mod esm;
 pub mod fixtures;
+pub mod function;
 pub mod moto;
 pub mod proxy;
 pub mod runtime_api;

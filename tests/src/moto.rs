@@ -4,8 +4,10 @@
 use std::{
     io::{BufRead, BufReader},
     process::{Child, ChildStdin, Command, Stdio},
-    sync::{Mutex, MutexGuard, OnceLock},
+    sync::OnceLock,
 };
+
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::root;
 
@@ -76,7 +78,7 @@ impl Drop for Moto {
 }
 
 static SHARED: OnceLock<Moto> = OnceLock::new();
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// Exclusive use of this test process's moto, reset to empty. Tests that share moto run one
 /// at a time through this lock.
@@ -88,9 +90,8 @@ pub struct Session {
 
 /// Takes the shared moto (starting it on first use) and resets it.
 pub async fn session() -> Session {
-    let guard = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // An async lock: each test has its own runtime, and a panicking test must not poison it.
+    let guard = SERIAL.lock().await;
     let moto = SHARED.get_or_init(Moto::start);
     moto.reset().await;
     Session {

@@ -2,7 +2,11 @@
 //! calls with injected faults. autofed reaches it through an ordinary endpoint setting, as it
 //! would reach AWS.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     Router,
@@ -49,6 +53,9 @@ impl Fault {
 struct Shared {
     faults: Vec<Fault>,
     calls: Vec<String>,
+    delays: HashMap<String, Duration>,
+    in_flight: HashMap<String, usize>,
+    peak: HashMap<String, usize>,
 }
 
 struct ProxyState {
@@ -85,6 +92,28 @@ impl Proxy {
     /// Adds a fault.
     pub fn inject(&self, fault: Fault) {
         self.state.shared.lock().unwrap().faults.push(fault);
+    }
+
+    /// Holds every `operation` call for `delay` before forwarding it (a slow service).
+    pub fn delay(&self, operation: &str, delay: Duration) {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .delays
+            .insert(operation.into(), delay);
+    }
+
+    /// The most `operation` calls that were in flight at once.
+    pub fn peak_in_flight(&self, operation: &str) -> usize {
+        self.state
+            .shared
+            .lock()
+            .unwrap()
+            .peak
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Removes every fault.
@@ -130,18 +159,47 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
     let op = operation(&parts.headers, &body);
-    let fault = {
+    let (fault, delay) = {
         let mut shared = state.shared.lock().unwrap();
         shared.calls.push(op.clone());
+        let now = {
+            let n = shared.in_flight.entry(op.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        let peak = shared.peak.entry(op.clone()).or_default();
+        *peak = (*peak).max(now);
+        let delay = shared.delays.get(&op).copied();
         let hit = shared
             .faults
             .iter_mut()
             .find(|f| f.operation == op && f.times > 0);
-        hit.map(|f| {
+        let fault = hit.map(|f| {
             f.times -= 1;
             f.clone()
-        })
+        });
+        (fault, delay)
     };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let response = answer(&state, parts, body, fault).await;
+    *state
+        .shared
+        .lock()
+        .unwrap()
+        .in_flight
+        .entry(op)
+        .or_default() -= 1;
+    response
+}
+
+async fn answer(
+    state: &ProxyState,
+    parts: axum::http::request::Parts,
+    body: axum::body::Bytes,
+    fault: Option<Fault>,
+) -> Response {
     if let Some(f) = fault {
         return Response::builder()
             .status(f.status)

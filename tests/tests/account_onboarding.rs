@@ -624,3 +624,38 @@ async fn an_account_that_never_becomes_assumable_goes_to_the_dead_letter_queue()
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn assignment_creations_stay_within_the_in_flight_limit() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    // Six assignments for one account: 3 permission sets x 2 groups, at most 2 in flight.
+    let mut rules = String::from("[identity_center]\nmax_in_flight = 2\n");
+    for ps in autofed_tests::fixtures::PERMISSION_SETS {
+        for group in autofed_tests::fixtures::GROUPS {
+            rules.push_str(&format!(
+                "[[identity_center.assignments]]\ngroup = \"{group}\"\npermission_set = \"{ps}\"\naccounts = {{ all = true }}\n"
+            ));
+        }
+    }
+    let config = bed.config_text(|c| {
+        let cut = c.find("[[identity_center.assignments]]").unwrap();
+        let retry = c.find("[retry]").unwrap();
+        format!("{}{rules}{}", &c[..cut], &c[retry..])
+    });
+    bed.proxy.delay(
+        "CreateAccountAssignment",
+        std::time::Duration::from_millis(300),
+    );
+    let report = report(&bed, &config, &id, Mode::Apply).await;
+    assert_eq!(
+        report.calls.by_operation["SSO Admin:CreateAccountAssignment"],
+        6
+    );
+    assert!(report.actions.iter().all(|a| a.status == Status::Applied));
+    assert_eq!(bed.assignments(&id).await.len(), 6);
+    assert_eq!(bed.proxy.peak_in_flight("CreateAccountAssignment"), 2);
+}

@@ -187,7 +187,7 @@ impl IdentityCenter<'_> {
                 .build()
                 .expect("path and value set"),
         );
-        let res = match principal {
+        match principal {
             Principal::Group(_) => self
                 .store
                 .get_group_id()
@@ -212,8 +212,7 @@ impl IdentityCenter<'_> {
                     Some(s) if s.is_resource_not_found_exception() => Ok(None),
                     _ => Err(Error::aws("identitystore", "GetUserId", e)),
                 }),
-        };
-        res
+        }
     }
 
     async fn assignments(
@@ -243,7 +242,8 @@ impl IdentityCenter<'_> {
 }
 
 /// Creates an assignment and polls its status until it succeeds, fails, or `timeout` passes.
-/// The caller bounds how many run at once ([`MAX_IN_FLIGHT`]).
+/// The caller bounds how many run at once (`identity_center.max_in_flight`, at most
+/// [`MAX_IN_FLIGHT`]).
 pub async fn create_assignment(
     admin: &aws_sdk_ssoadmin::Client,
     target: &AssignmentTarget,

@@ -1,0 +1,140 @@
+//! The built account-onboarder binary, run as a process through the Lambda Runtime API with
+//! the SQS sample from `events/`, configured only through its environment.
+
+use std::time::Duration;
+
+use autofed_tests::{
+    bed::Bed,
+    fixtures::event,
+    function::{FunctionProcess, binary, target_dir},
+    root,
+    runtime_api::RuntimeApi,
+};
+use serde_json::{Value, json};
+
+/// `events/sqs-create-account-result.json` with its record's body aimed at `account_id` and
+/// its receipt handle replaced by a real one.
+fn sqs_event(body: &str, receipt_handle: &str) -> Value {
+    let text =
+        std::fs::read_to_string(root().join("events/sqs-create-account-result.json")).unwrap();
+    let mut sample: Value = serde_json::from_str(&text).unwrap();
+    sample["Records"][0]["body"] = json!(body);
+    sample["Records"][0]["receiptHandle"] = json!(receipt_handle);
+    sample
+}
+
+#[tokio::test]
+async fn the_built_function_onboards_an_account_through_the_runtime_api() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
+        .await;
+    let dir = target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join(format!("runtime-api-{}.toml", std::process::id()));
+    std::fs::write(&config, bed.config_text(|c| c)).unwrap();
+
+    let api = RuntimeApi::start("autofed-account-onboarder").await;
+    let function = FunctionProcess::start(
+        &binary("account-onboarder"),
+        "autofed-account-onboarder",
+        &api.address,
+        &[
+            ("AWS_ENDPOINT_URL", bed.proxy.url.clone()),
+            ("AUTOFED_CONFIG", config.display().to_string()),
+            ("AUTOFED_QUEUE_URL", bed.work.url.clone()),
+            ("AUTOFED_DLQ_URL", bed.dlq.url.clone()),
+        ],
+    );
+
+    // The sample event, delivered through a real queue so its receipt handle is live.
+    bed.work
+        .send(&event("create-account-result-succeeded.json", &id))
+        .await;
+    let received = bed.work.receive_raw().await.remove(0);
+    let invocation = sqs_event(received.body().unwrap(), received.receipt_handle().unwrap());
+    let response = api
+        .invoke(invocation.clone(), Duration::from_secs(60))
+        .await
+        .expect("function response");
+    assert_eq!(response, json!({ "batchItemFailures": [] }));
+
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    for role in ["Administrator", "PowerUsers", "ReadOnly"] {
+        assert!(
+            iam.get_role().role_name(role).send().await.is_ok(),
+            "{role}"
+        );
+    }
+    assert_eq!(bed.assignments(&id).await.len(), 2);
+
+    // A second invocation of the same event finds nothing to do and writes nothing.
+    bed.proxy.clear_calls();
+    let response = api
+        .invoke(invocation, Duration::from_secs(60))
+        .await
+        .expect("function response");
+    assert_eq!(response, json!({ "batchItemFailures": [] }));
+    assert_eq!(bed.writes(), Vec::<String>::new());
+
+    let reports = function.reports();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["account_id"], id.as_str());
+    assert_eq!(reports[0]["calls"]["writes"], 11);
+    assert_eq!(reports[1]["actions"], json!([]));
+    assert_eq!(reports[1]["calls"]["writes"], 0);
+    // One JSON line per applied action, naming the account.
+    let applied: Vec<_> = function
+        .log_json()
+        .into_iter()
+        .filter(|l| l["status"] == "applied")
+        .collect();
+    assert_eq!(applied.len(), 11);
+    assert!(
+        applied
+            .iter()
+            .all(|l| l["account_id"] == id.as_str() && l["action"].is_string())
+    );
+    assert!(api.init_error().await.is_none());
+}
+
+/// A configuration error stops the function during init, as Lambda reports it
+/// (`Runtime.ExitError`), with one log line naming the key and the value. No event is taken.
+#[tokio::test]
+async fn a_bad_configuration_stops_init_with_the_key_named() {
+    let dir = target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join(format!("bad-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        "[saml]\nmetadata_file = \"x.xml\"\n[[roles]]\nname = \"Admin\"\npath = \"nope\"\n",
+    )
+    .unwrap();
+    let api = RuntimeApi::start("autofed-account-onboarder").await;
+    let mut function = FunctionProcess::start(
+        &binary("account-onboarder"),
+        "autofed-account-onboarder",
+        &api.address,
+        &[
+            ("AUTOFED_CONFIG", config.display().to_string()),
+            ("AUTOFED_QUEUE_URL", "http://127.0.0.1:9/q".into()),
+            ("AUTOFED_DLQ_URL", "http://127.0.0.1:9/dlq".into()),
+        ],
+    );
+    let status = function
+        .exited(Duration::from_secs(30))
+        .await
+        .expect("init fails and the process exits");
+    assert!(!status.success());
+    let lines = function.log_json();
+    let error = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .expect("an error line");
+    let message = error["error"].as_str().unwrap();
+    assert!(
+        message.contains("`roles[0].path`") && message.contains("\"nope\""),
+        "{message}"
+    );
+}
