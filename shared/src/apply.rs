@@ -77,29 +77,26 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
 }
 
 fn log(account_id: &str, action: &Action, status: &Status) {
-    match status {
-        Status::Failed(reason) => warn!(
-            account_id,
-            action = %action.kind,
-            resource = %action.resource,
-            status = "failed",
-            reason = %reason,
-            "{}", action.summary
-        ),
-        Status::Skipped(reason) => warn!(
-            account_id,
-            action = %action.kind,
-            resource = %action.resource,
-            status = "skipped",
-            reason = %reason,
-            "{}", action.summary
-        ),
-        _ => info!(
-            account_id,
-            action = %action.kind,
-            resource = %action.resource,
-            status = "applied",
-            "{}", action.summary
-        ),
-    }
+    let (outcome, reason) = match status {
+        Status::Failed(reason) => ("failed", reason),
+        Status::Skipped(reason) => ("skipped", reason),
+        Status::Applied | Status::Planned => {
+            info!(
+                account_id,
+                action = %action.kind,
+                resource = %action.resource,
+                status = "applied",
+                "{}", action.summary
+            );
+            return;
+        }
+    };
+    warn!(
+        account_id,
+        action = %action.kind,
+        resource = %action.resource,
+        status = outcome,
+        reason = %reason,
+        "{}", action.summary
+    );
 }

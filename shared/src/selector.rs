@@ -103,28 +103,13 @@ impl Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Account;
 
-    struct Acct {
-        id: AccountId,
-        ancestors: Vec<String>,
-        tags: BTreeMap<String, String>,
-    }
-
-    impl Selectable for Acct {
-        fn id(&self) -> &AccountId {
-            &self.id
-        }
-        fn ancestors(&self) -> &[String] {
-            &self.ancestors
-        }
-        fn tags(&self) -> &BTreeMap<String, String> {
-            &self.tags
-        }
-    }
-
-    fn acct() -> Acct {
-        Acct {
+    fn acct() -> Account {
+        Account {
             id: AccountId::parse("222222222222").unwrap(),
+            name: "payments-prod".into(),
+            status: "ACTIVE".into(),
             ancestors: vec![
                 "ou-ab12-prod0001".into(),
                 "ou-ab12-work0001".into(),

@@ -91,32 +91,7 @@ impl Bed {
 
     /// An SDK configuration acting inside member account `account_id` (for reading back).
     pub async fn member(&self, account_id: &str) -> SdkConfig {
-        let sts = aws_sdk_sts::Client::new(&self.aws);
-        let creds = sts
-            .assume_role()
-            .role_arn(format!(
-                "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
-            ))
-            .role_session_name("testbed")
-            .send()
-            .await
-            .expect("assume role")
-            .credentials
-            .unwrap();
-        self.aws
-            .to_builder()
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        creds.access_key_id,
-                        creds.secret_access_key,
-                        Some(creds.session_token),
-                        None,
-                        "testbed",
-                    ),
-                ),
-            )
-            .build()
+        fixtures::member_config(&self.aws, account_id).await
     }
 
     /// The write calls the proxy saw (every operation not named Get/List/Describe and not

@@ -210,6 +210,35 @@ impl Sandbox {
     }
 }
 
+/// An SDK configuration acting inside member account `account_id`, through its
+/// `OrganizationAccountAccessRole` (for reading state back).
+pub async fn member_config(aws: &SdkConfig, account_id: &str) -> SdkConfig {
+    let creds = aws_sdk_sts::Client::new(aws)
+        .assume_role()
+        .role_arn(format!(
+            "arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole"
+        ))
+        .role_session_name("testbed-readback")
+        .send()
+        .await
+        .expect("assume role")
+        .credentials
+        .expect("credentials");
+    aws.to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new(
+                    creds.access_key_id,
+                    creds.secret_access_key,
+                    Some(creds.session_token),
+                    None,
+                    "testbed",
+                ),
+            ),
+        )
+        .build()
+}
+
 /// A sample event from `events/`, with its account id replaced by `account_id`.
 pub fn event(file: &str, account_id: &str) -> String {
     let text = std::fs::read_to_string(root().join("events").join(file)).expect("sample event");

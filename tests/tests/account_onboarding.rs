@@ -659,3 +659,114 @@ async fn assignment_creations_stay_within_the_in_flight_limit() {
     assert_eq!(bed.assignments(&id).await.len(), 6);
     assert_eq!(bed.proxy.peak_in_flight("CreateAccountAssignment"), 2);
 }
+
+/// Serves `body` at `/app/exk1/sso/saml/metadata` on a free loopback port.
+async fn serve_metadata(body: String) -> (String, tokio::task::JoinHandle<()>) {
+    let app = axum::Router::new().route(
+        "/app/exk1/sso/saml/metadata",
+        axum::routing::get(move || async move { ([("content-type", "application/xml")], body) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/app/exk1/sso/saml/metadata",
+        listener.local_addr().unwrap()
+    );
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, task)
+}
+
+#[tokio::test]
+async fn metadata_from_a_url_becomes_the_provider_and_a_bad_one_touches_nothing() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let metadata =
+        std::fs::read_to_string(autofed_tests::root().join("tests/sandbox/okta-metadata.xml"))
+            .unwrap()
+            .replace("exk1sandbox0AWSfed0x7", "exk1fromTheUrl0000x9");
+    let (url, server) = serve_metadata(metadata).await;
+    let with_url = |url: &str| {
+        bed.config_text(|c| {
+            let file_line = c
+                .lines()
+                .find(|l| l.starts_with("metadata_file"))
+                .unwrap()
+                .to_string();
+            c.replace(&file_line, &format!("metadata_url = \"{url}\""))
+        })
+    };
+
+    // An error page instead of metadata: the run fails before any AWS write.
+    let (bad_url, bad_server) =
+        serve_metadata(format!("<html>{}</html>", "sign in ".repeat(200))).await;
+    let ctx = bed.context(&with_url(&bad_url));
+    let err = onboard::onboard(&ctx, &AccountId::parse(&id).unwrap(), Mode::Apply)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not SAML IdP metadata"), "{err}");
+    assert_eq!(bed.writes(), Vec::<String>::new());
+    bad_server.abort();
+
+    let report = report(&bed, &with_url(&url), &id, Mode::Apply).await;
+    assert_eq!(report.failed(), 0);
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    let doc = iam
+        .get_saml_provider()
+        .saml_provider_arn(format!("arn:aws:iam::{id}:saml-provider/Okta"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        doc.saml_metadata_document()
+            .unwrap()
+            .contains("exk1fromTheUrl0000x9")
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn changed_metadata_updates_the_managed_provider_and_nothing_else() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+
+    let dir = autofed_tests::function::target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rotated = dir.join(format!("rotated-{}.xml", std::process::id()));
+    let text =
+        std::fs::read_to_string(autofed_tests::root().join("tests/sandbox/okta-metadata.xml"))
+            .unwrap();
+    std::fs::write(
+        &rotated,
+        text.replace("exk1sandbox0AWSfed0x7", "exk1rotated000000x7"),
+    )
+    .unwrap();
+    let config = bed.config_text(|c| {
+        let file_line = c
+            .lines()
+            .find(|l| l.starts_with("metadata_file"))
+            .unwrap()
+            .to_string();
+        c.replace(
+            &file_line,
+            &format!("metadata_file = \"{}\"", rotated.display()),
+        )
+    });
+    bed.proxy.clear_calls();
+    let second = report(&bed, &config, &id, Mode::Apply).await;
+    let kinds: Vec<_> = second
+        .actions
+        .iter()
+        .map(|a| (a.resource.as_str(), a.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [("saml-provider/Okta", autofed::plan::ActionKind::Update)]
+    );
+    assert_eq!(bed.writes(), ["UpdateSAMLProvider"]);
+}

@@ -230,31 +230,7 @@ fn print_report(report: &Value) {
 }
 
 async fn print_account_state(aws: &aws_config::SdkConfig, sandbox: &fixtures::Sandbox, id: &str) {
-    let creds = aws_sdk_sts::Client::new(aws)
-        .assume_role()
-        .role_arn(format!(
-            "arn:aws:iam::{id}:role/OrganizationAccountAccessRole"
-        ))
-        .role_session_name("sandbox-readback")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    let member = aws
-        .to_builder()
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new(
-                    creds.access_key_id,
-                    creds.secret_access_key,
-                    Some(creds.session_token),
-                    None,
-                    "sandbox",
-                ),
-            ),
-        )
-        .build();
+    let member = fixtures::member_config(aws, id).await;
     let iam = aws_sdk_iam::Client::new(&member);
     println!("\n   What now exists in account {id}, read back from moto:");
     let alias = iam
