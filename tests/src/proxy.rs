@@ -30,6 +30,24 @@ pub struct Fault {
     pub body: String,
     /// Its content type.
     pub content_type: &'static str,
+    /// Only calls whose request body contains this text (an account id, say); any call when
+    /// `None`.
+    pub matching: Option<String>,
+}
+
+/// A rewrite of moto's answer: in the next `times` responses to `operation`, `from` becomes
+/// `to`. Used where moto is simpler than the service (Identity Center answers `IN_PROGRESS`
+/// before `SUCCEEDED`; moto answers `SUCCEEDED` at once).
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    /// The operation.
+    pub operation: String,
+    /// How many responses to rewrite.
+    pub times: usize,
+    /// Text to find in the response body.
+    pub from: String,
+    /// Its replacement.
+    pub to: String,
 }
 
 impl Fault {
@@ -45,13 +63,21 @@ impl Fault {
                    </Message></Error><RequestId>4f9b7c1e-0000-4000-8000-000000000001</RequestId></ErrorResponse>"
                 .into(),
             content_type: "text/xml",
+            matching: None,
         }
+    }
+
+    /// The same, only for calls whose request body contains `text`.
+    pub fn matching(mut self, text: &str) -> Self {
+        self.matching = Some(text.to_string());
+        self
     }
 }
 
 #[derive(Default)]
 struct Shared {
     faults: Vec<Fault>,
+    rewrites: Vec<Rewrite>,
     calls: Vec<String>,
     delays: HashMap<String, Duration>,
     in_flight: HashMap<String, usize>,
@@ -92,6 +118,11 @@ impl Proxy {
     /// Adds a fault.
     pub fn inject(&self, fault: Fault) {
         self.state.shared.lock().unwrap().faults.push(fault);
+    }
+
+    /// Adds a response rewrite.
+    pub fn rewrite(&self, rewrite: Rewrite) {
+        self.state.shared.lock().unwrap().rewrites.push(rewrite);
     }
 
     /// Holds every `operation` call for `delay` before forwarding it (a slow service).
@@ -159,7 +190,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
     let op = operation(&parts.headers, &body);
-    let (fault, delay) = {
+    let (fault, delay, rewrite) = {
         let mut shared = state.shared.lock().unwrap();
         shared.calls.push(op.clone());
         let now = {
@@ -170,20 +201,32 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         let peak = shared.peak.entry(op.clone()).or_default();
         *peak = (*peak).max(now);
         let delay = shared.delays.get(&op).copied();
-        let hit = shared
-            .faults
-            .iter_mut()
-            .find(|f| f.operation == op && f.times > 0);
+        let text = String::from_utf8_lossy(&body);
+        let hit = shared.faults.iter_mut().find(|f| {
+            f.operation == op
+                && f.times > 0
+                && f.matching
+                    .as_ref()
+                    .is_none_or(|m| text.contains(m.as_str()))
+        });
         let fault = hit.map(|f| {
             f.times -= 1;
             f.clone()
         });
-        (fault, delay)
+        let rewrite = shared
+            .rewrites
+            .iter_mut()
+            .find(|r| r.operation == op && r.times > 0)
+            .map(|r| {
+                r.times -= 1;
+                r.clone()
+            });
+        (fault, delay, rewrite)
     };
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    let response = answer(&state, parts, body, fault).await;
+    let response = answer(&state, parts, body, fault, rewrite).await;
     *state
         .shared
         .lock()
@@ -199,6 +242,7 @@ async fn answer(
     parts: axum::http::request::Parts,
     body: axum::body::Bytes,
     fault: Option<Fault>,
+    rewrite: Option<Rewrite>,
 ) -> Response {
     if let Some(f) = fault {
         return Response::builder()
@@ -232,8 +276,15 @@ async fn answer(
                     );
                 }
             }
-            out.body(Body::from(resp.bytes().await.unwrap_or_default()))
-                .expect("proxied response")
+            let bytes = resp.bytes().await.unwrap_or_default();
+            let bytes = match rewrite {
+                Some(r) => String::from_utf8_lossy(&bytes)
+                    .replace(&r.from, &r.to)
+                    .into_bytes()
+                    .into(),
+                None => bytes,
+            };
+            out.body(Body::from(bytes)).expect("proxied response")
         }
         Err(e) => Response::builder()
             .status(StatusCode::BAD_GATEWAY)

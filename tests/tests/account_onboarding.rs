@@ -8,7 +8,11 @@ use autofed::{
     policy::SAML_AUDIENCE,
     report::{Mode, Report, Status},
 };
-use autofed_tests::{bed::Bed, fixtures::event, proxy::Fault};
+use autofed_tests::{
+    bed::Bed,
+    fixtures::event,
+    proxy::{Fault, Rewrite},
+};
 use serde_json::Value;
 
 const MANAGED: (&str, &str) = ("autofed:managed-by", "autofed");
@@ -769,4 +773,135 @@ async fn changed_metadata_updates_the_managed_provider_and_nothing_else() {
         [("saml-provider/Okta", autofed::plan::ActionKind::Update)]
     );
     assert_eq!(bed.writes(), ["UpdateSAMLProvider"]);
+}
+
+fn status_rewrite(operation: &str, times: usize, to: &str) -> Rewrite {
+    Rewrite {
+        operation: operation.into(),
+        times,
+        from: "\"Status\": \"SUCCEEDED\"".into(),
+        to: to.into(),
+    }
+}
+
+#[tokio::test]
+async fn assignments_are_polled_until_identity_center_says_succeeded() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
+        .await;
+    // As Identity Center does: IN_PROGRESS on creation and on the first status read.
+    bed.proxy.rewrite(status_rewrite(
+        "CreateAccountAssignment",
+        2,
+        "\"Status\": \"IN_PROGRESS\"",
+    ));
+    bed.proxy.rewrite(status_rewrite(
+        "DescribeAccountAssignmentCreationStatus",
+        2,
+        "\"Status\": \"IN_PROGRESS\"",
+    ));
+    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    assert!(
+        report.actions.iter().all(|a| a.status == Status::Applied),
+        "{:#?}",
+        report.actions
+    );
+    assert_eq!(
+        report.calls.by_operation["SSO Admin:DescribeAccountAssignmentCreationStatus"],
+        4
+    );
+    assert_eq!(bed.assignments(&id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_assignment_is_reported_with_its_reason_and_left_for_a_retry() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
+        .await;
+    bed.proxy.rewrite(status_rewrite(
+        "CreateAccountAssignment",
+        2,
+        "\"Status\": \"IN_PROGRESS\"",
+    ));
+    bed.proxy.rewrite(status_rewrite(
+        "DescribeAccountAssignmentCreationStatus",
+        1,
+        "\"Status\": \"FAILED\", \"FailureReason\": \"Received a 403 status error: Not authorized to create role\"",
+    ));
+    let ctx = bed.context(&bed.config_text(|c| c));
+    let outcome = onboard::onboard(&ctx, &AccountId::parse(&id).unwrap(), Mode::Apply)
+        .await
+        .unwrap();
+    let Outcome::Reconciled(report) = &outcome else {
+        panic!("{outcome:?}")
+    };
+    let failed: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| matches!(a.status, Status::Failed(_)))
+        .collect();
+    assert_eq!(failed.len(), 1, "{:#?}", report.actions);
+    assert!(failed[0].resource.starts_with("assignment/"));
+    assert!(
+        matches!(&failed[0].status, Status::Failed(r) if r.contains("Not authorized to create role"))
+    );
+    let err = outcome.incomplete().expect("an incomplete run is an error");
+    assert_eq!(err.disposition(), autofed::error::Disposition::Retry);
+}
+
+#[tokio::test]
+async fn in_one_batch_each_message_meets_its_own_fate() {
+    let mut bed = Bed::new().await;
+    let ready = bed.sandbox.accounts["payments-dev"].clone();
+    let waiting = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    bed.proxy
+        .inject(Fault::sts_access_denied(usize::MAX).matching(&waiting));
+    bed.work
+        .send(&event("create-account-result-succeeded.json", &ready))
+        .await;
+    bed.work
+        .send("{\"version\": \"0\", \"detail-type\": 7}")
+        .await;
+    bed.work
+        .send(&event("create-account-result-succeeded.json", &waiting))
+        .await;
+
+    let response = bed.deliver_pending(&ctx).await.expect("a batch");
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "only the not-ready account is handed back"
+    );
+    let dead = bed.dlq.receive_raw().await;
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body().unwrap().contains("detail-type"));
+    let iam = aws_sdk_iam::Client::new(&bed.member(&ready).await);
+    assert!(
+        iam.get_role()
+            .role_name("Administrator")
+            .send()
+            .await
+            .is_ok()
+    );
+    let iam = aws_sdk_iam::Client::new(&bed.member(&waiting).await);
+    assert!(
+        iam.get_role()
+            .role_name("Administrator")
+            .send()
+            .await
+            .is_err()
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let back = bed.work.receive_raw().await;
+    assert_eq!(back.len(), 1);
+    assert!(back[0].body().unwrap().contains(&waiting));
 }
