@@ -27,15 +27,16 @@ pub struct Clients<'a> {
 
 /// Applies `actions` and returns a status for each. Conflicts and manual steps are skipped;
 /// after a failure, the remaining actions on the same resource are skipped.
+#[tracing::instrument(skip(clients, actions), fields(actions = actions.len()))]
 pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) -> Vec<Status> {
     let mut statuses: Vec<Option<Status>> = vec![None; actions.len()];
     let mut failed: BTreeSet<&str> = BTreeSet::new();
     let mut assignments = Vec::new();
     for (i, action) in actions.iter().enumerate() {
         let status = match &action.op {
-            None => Status::Skipped(format!("{}: left for a person", action.kind)),
+            None => Status::skipped(format!("{}: left for a person", action.kind)),
             Some(_) if failed.contains(action.resource.as_str()) => {
-                Status::Skipped("an earlier action on this resource failed".into())
+                Status::skipped("an earlier action on this resource failed")
             }
             Some(Op::CreateAccountAssignment { target }) => {
                 assignments.push((i, target));
@@ -45,7 +46,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
                 Ok(()) => Status::Applied,
                 Err(e) => {
                     failed.insert(&action.resource);
-                    Status::Failed(e.to_string())
+                    Status::failed(&e)
                 }
             },
         };
@@ -65,7 +66,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
     for (i, res) in done {
         let status = match res {
             Ok(()) => Status::Applied,
-            Err(e) => Status::Failed(e.to_string()),
+            Err(e) => Status::failed(&e),
         };
         log(account_id, &actions[i], &status);
         statuses[i] = Some(status);
@@ -76,16 +77,22 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
         .collect()
 }
 
-fn log(account_id: &str, action: &Action, status: &Status) {
+/// Logs one action's outcome: one JSON line with the account, the action and its status.
+pub(crate) fn log(account_id: &str, action: &Action, status: &Status) {
     let (outcome, reason) = match status {
-        Status::Failed(reason) => ("failed", reason),
-        Status::Skipped(reason) => ("skipped", reason),
+        Status::Failed { reason, .. } => ("failed", reason),
+        Status::Skipped { reason } => ("skipped", reason),
         Status::Applied | Status::Planned => {
+            let outcome = if *status == Status::Applied {
+                "applied"
+            } else {
+                "planned"
+            };
             info!(
                 account_id,
                 action = %action.kind,
                 resource = %action.resource,
-                status = "applied",
+                status = outcome,
                 "{}", action.summary
             );
             return;

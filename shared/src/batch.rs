@@ -7,7 +7,7 @@
 //! growing delay, until `retry.max_deliveries`; anything else is reported as a batch item
 //! failure for the queue to redeliver, bounded by the queue's redrive policy.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::{Instrument, error, info, info_span, warn};
@@ -22,16 +22,44 @@ use crate::{
 };
 
 /// Handles a batch; the response names the records the queue should deliver again.
-pub async fn handle(ctx: &Context, event: SqsEvent) -> SqsBatchResponse {
+///
+/// Records are worked on one after another. A record is started only while at least
+/// `retry.assignment_timeout_seconds` plus a minute remain before `deadline` (the invocation's,
+/// from Lambda): the rest are handed back at once, so a long batch never runs into the
+/// function's timeout, which would fail the whole batch with no partial response.
+pub async fn handle(
+    ctx: &Context,
+    event: SqsEvent,
+    deadline: Option<SystemTime>,
+) -> SqsBatchResponse {
+    let reserve = Duration::from_secs(ctx.config.retry.assignment_timeout_seconds + 60);
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let message_id = record.message_id.clone().unwrap_or_default();
         let span = info_span!("message", message_id = %message_id);
-        if !handle_record(ctx, record).instrument(span).await {
+        let out_of_time = deadline
+            .is_some_and(|d| d.duration_since(SystemTime::now()).unwrap_or_default() < reserve);
+        let done = if out_of_time {
+            defer(ctx, record).instrument(span).await;
+            false
+        } else {
+            handle_record(ctx, record).instrument(span).await
+        };
+        if !done {
             response.add_failure(message_id);
         }
     }
     response
+}
+
+/// Hands a record back to the queue for another invocation, visible again at once.
+async fn defer(ctx: &Context, record: &SqsMessage) {
+    warn!("not started: too little time left in this invocation; handed back to the queue");
+    if let Some(handle) = record.receipt_handle.as_deref()
+        && let Err(e) = queue::delay(&ctx.sqs, &ctx.queues, handle, Duration::ZERO).await
+    {
+        warn!(error = %e, "could not hand the message back; it returns after the queue's visibility timeout");
+    }
 }
 
 /// Works on one record; returns whether it is finished with (done, skipped or dead-lettered).
@@ -107,7 +135,7 @@ async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
         Mode::Apply
     };
     let outcome = onboard::onboard(ctx, account_id, mode).await?;
-    match outcome.incomplete() {
+    match outcome.error() {
         Some(e) => Err(e),
         None => {
             if let Outcome::Inactive { .. } = outcome {

@@ -1,7 +1,7 @@
 //! autofed's configuration: one TOML file, loaded and validated once when a function starts.
 //!
 //! Unknown keys are rejected (a typo must not silently disable a rule), and every error names
-//! the key and the value that is wrong. See `infra/autofed.example.toml` for a documented
+//! the key and the value that is wrong. See `infra/config/autofed.toml` for a documented
 //! example of every key.
 
 use std::{
@@ -74,6 +74,10 @@ pub struct Config {
     /// The role autofed assumes in each member account.
     #[serde(default = "default_execution_role")]
     pub execution_role: String,
+    /// Roles tried, in order, when `execution_role` cannot be assumed (Control Tower accounts
+    /// have `AWSControlTowerExecution` instead).
+    #[serde(default)]
+    pub fallback_execution_roles: Vec<String>,
     /// Plan only: report what would change and write nothing.
     #[serde(default)]
     pub dry_run: bool,
@@ -240,7 +244,7 @@ fn default_max_deliveries() -> u32 {
     12
 }
 fn default_assignment_timeout() -> u64 {
-    300
+    120
 }
 
 impl Default for RetryConfig {
@@ -305,8 +309,20 @@ impl Config {
                 "not a valid IAM role name",
             ));
         }
+        for (i, role) in self.fallback_execution_roles.iter().enumerate() {
+            if !ids::is_role_name(role) {
+                return Err(invalid(
+                    format!("fallback_execution_roles[{i}]"),
+                    role,
+                    "not a valid IAM role name",
+                ));
+            }
+        }
         if let Some(t) = &self.account_alias {
             validate_alias_template(t)?;
+            // The placeholders are right; the literal text must make a valid alias too.
+            crate::desired::render_alias(t, "example", "123456789012")
+                .map_err(|reason| invalid("account_alias", t, reason))?;
         }
         self.saml.validate()?;
         let mut names = BTreeSet::new();
@@ -323,6 +339,36 @@ impl Config {
         self.identity_center.validate()?;
         self.retry.validate()
     }
+}
+
+/// Plain http is accepted only on this machine's loopback (a local IdP or test server).
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    matches!(host, "localhost" | "[::1]")
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A policy ARN, where `{id}` stands for the account being onboarded (a customer managed
+/// policy, such as a permissions boundary, lives in each member account).
+fn is_policy_template(arn: &str) -> bool {
+    ids::is_policy_arn(&render_account(arn, "123456789012"))
+}
+
+/// Puts the account id into a policy ARN template.
+pub fn render_account(template: &str, account_id: &str) -> String {
+    template.replace("{id}", account_id)
 }
 
 fn one_line(s: &str) -> String {
@@ -371,8 +417,12 @@ impl SamlConfig {
                 "",
                 "one of saml.metadata_file or saml.metadata_url is required",
             )),
-            (None, Some(url)) if !url.starts_with("https://") && !url.starts_with("http://") => {
-                Err(invalid("saml.metadata_url", url, "not an http(s) URL"))
+            (None, Some(url)) if !url.starts_with("https://") && !is_loopback_http(url) => {
+                Err(invalid(
+                    "saml.metadata_url",
+                    url,
+                    "must be an https URL (the metadata carries the certificate every role trusts)",
+                ))
             }
             _ => Ok(()),
         }
@@ -396,11 +446,11 @@ impl RoleConfig {
             ));
         }
         for (j, arn) in self.managed_policy_arns.iter().enumerate() {
-            if !ids::is_policy_arn(arn) {
+            if !is_policy_template(arn) {
                 return Err(invalid(
                     format!("{key}.managed_policy_arns[{j}]"),
                     arn,
-                    "not an IAM policy ARN",
+                    "not an IAM policy ARN (use {id} for the account's own id)",
                 ));
             }
         }
@@ -435,12 +485,12 @@ impl RoleConfig {
             ));
         }
         if let Some(b) = &self.permissions_boundary
-            && !ids::is_policy_arn(b)
+            && !is_policy_template(b)
         {
             return Err(invalid(
                 format!("{key}.permissions_boundary"),
                 b,
-                "not an IAM policy ARN",
+                "not an IAM policy ARN (use {id} for the account's own id)",
             ));
         }
         if let Some(sel) = &self.accounts {
@@ -519,18 +569,71 @@ impl IdentityCenterConfig {
 
 impl RetryConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.assume_attempts == 0 {
+        // Bounded so that one delivery's AssumeRole retries stay well inside the function's
+        // timeout, and no setting turns re-queueing into a tight loop.
+        let bounds: [(&str, u64, u64, u64, &str); 6] = [
+            (
+                "retry.assume_attempts",
+                self.assume_attempts.into(),
+                1,
+                10,
+                "attempts",
+            ),
+            (
+                "retry.assume_base_delay_ms",
+                self.assume_base_delay_ms,
+                1,
+                10_000,
+                "milliseconds",
+            ),
+            (
+                "retry.requeue_base_delay_seconds",
+                self.requeue_base_delay_seconds,
+                1,
+                43_200,
+                "seconds",
+            ),
+            (
+                "retry.requeue_max_delay_seconds",
+                self.requeue_max_delay_seconds,
+                1,
+                43_200,
+                "seconds (SQS's visibility limit)",
+            ),
+            (
+                "retry.max_deliveries",
+                self.max_deliveries.into(),
+                1,
+                1_000,
+                "deliveries",
+            ),
+            (
+                "retry.assignment_timeout_seconds",
+                self.assignment_timeout_seconds,
+                1,
+                600,
+                "seconds",
+            ),
+        ];
+        for (key, value, min, max, unit) in bounds {
+            if !(min..=max).contains(&value) {
+                return Err(invalid(
+                    key,
+                    &value.to_string(),
+                    format!("must be {min} to {max} {unit}"),
+                ));
+            }
+        }
+        let waits = self.assume_base_delay_ms * ((1u64 << (self.assume_attempts - 1)) - 1);
+        if waits > 120_000 {
             return Err(invalid(
                 "retry.assume_attempts",
-                "0",
-                "at least one attempt",
-            ));
-        }
-        if self.requeue_max_delay_seconds > 43200 {
-            return Err(invalid(
-                "retry.requeue_max_delay_seconds",
-                &self.requeue_max_delay_seconds.to_string(),
-                "SQS allows at most 43200 seconds of visibility timeout",
+                &self.assume_attempts.to_string(),
+                format!(
+                    "with assume_base_delay_ms = {} the waits add up to {} s; keep them within 120 s",
+                    self.assume_base_delay_ms,
+                    waits / 1000
+                ),
             ));
         }
         Ok(())
@@ -645,6 +748,61 @@ mod tests {
     }
 
     #[test]
+    fn retry_bounds_are_enforced() {
+        for (line, key) in [
+            ("max_deliveries = 0", "retry.max_deliveries"),
+            (
+                "requeue_base_delay_seconds = 0",
+                "retry.requeue_base_delay_seconds",
+            ),
+            ("assume_attempts = 50", "retry.assume_attempts"),
+            (
+                "assume_base_delay_ms = 600000",
+                "retry.assume_base_delay_ms",
+            ),
+            (
+                "assume_attempts = 10\nassume_base_delay_ms = 1000",
+                "retry.assume_attempts",
+            ),
+            (
+                "requeue_max_delay_seconds = 50000",
+                "retry.requeue_max_delay_seconds",
+            ),
+        ] {
+            let text = format!("[saml]\nmetadata_file = \"x\"\n[retry]\n{line}\n");
+            let msg = parse(&text).unwrap_err().to_string();
+            assert!(msg.contains(&format!("`{key}`")), "{line}: {msg}");
+        }
+    }
+
+    #[test]
+    fn policy_arns_may_name_the_account_being_onboarded() {
+        let text = "[saml]\nmetadata_file = \"x\"\n[[roles]]\nname = \"A\"\npermissions_boundary = \"arn:aws:iam::{id}:policy/Boundary\"\n";
+        assert!(parse(text).is_ok());
+        assert_eq!(
+            render_account("arn:aws:iam::{id}:policy/Boundary", "222222222222"),
+            "arn:aws:iam::222222222222:policy/Boundary"
+        );
+        let bad = text.replace("{id}", "{account}");
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("permissions_boundary")
+        );
+    }
+
+    #[test]
+    fn alias_templates_must_render_a_valid_alias() {
+        let text = "account_alias = \"Acme_{name}\"\n[saml]\nmetadata_file = \"x\"\n";
+        let msg = parse(text).unwrap_err().to_string();
+        assert!(
+            msg.contains("`account_alias`") && msg.contains("Acme_"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn alias_templates_accept_only_known_placeholders() {
         let text = "account_alias = \"acme-{nme}\"\n[saml]\nmetadata_file = \"x\"\n";
         let msg = parse(text).unwrap_err().to_string();
@@ -652,6 +810,26 @@ mod tests {
             msg.contains("account_alias") && msg.contains("{nme}"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn metadata_urls_must_be_https_except_on_loopback() {
+        let with = |url: &str| parse(&format!("[saml]\nmetadata_url = \"{url}\"\n"));
+        assert!(with("https://acme.okta.com/app/exk1/sso/saml/metadata").is_ok());
+        assert!(with("http://127.0.0.1:8080/metadata").is_ok());
+        assert!(with("http://localhost/metadata").is_ok());
+        for bad in [
+            "http://acme.okta.com/metadata",
+            "http://127.0.0.1.evil.com/m",
+            "ftp://x/y",
+            "okta.xml",
+        ] {
+            let msg = with(bad).unwrap_err().to_string();
+            assert!(
+                msg.contains("`saml.metadata_url`") && msg.contains("https"),
+                "{bad}: {msg}"
+            );
+        }
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct Context {
     pub metadata: MetadataSource,
     /// The Identity Center instance, discovered on first use.
     pub instance: OnceCell<sso::Instance>,
+    /// The function's own account (the management account), learned on first use.
+    own_account: OnceCell<String>,
 }
 
 impl Context {
@@ -71,7 +73,28 @@ impl Context {
             queues,
             metadata,
             instance: OnceCell::new(),
+            own_account: OnceCell::new(),
         })
+    }
+
+    /// The management account: the one the function's own credentials belong to.
+    pub async fn own_account(&self) -> Result<&str> {
+        self.own_account
+            .get_or_try_init(|| crate::aws::sts::own_account(&self.sts))
+            .await
+            .map(String::as_str)
+    }
+
+    /// The execution roles to try in member accounts, in order.
+    pub fn execution_roles(&self) -> Vec<&str> {
+        std::iter::once(self.config.execution_role.as_str())
+            .chain(
+                self.config
+                    .fallback_execution_roles
+                    .iter()
+                    .map(String::as_str),
+            )
+            .collect()
     }
 
     /// Identity Center, borrowed for a run.

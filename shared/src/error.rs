@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::{client::result::SdkError, http::Response as HttpResponse};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::{config::ConfigError, events::EventError};
@@ -55,6 +55,9 @@ pub enum Error {
         code: String,
         /// AWS's error message.
         message: String,
+        /// Whether trying again later can succeed (throttling, a server error, a timeout), as
+        /// opposed to a request AWS refuses as it stands (a taken alias, a missing policy).
+        retryable: bool,
     },
     /// The SAML metadata could not be loaded or is not usable by IAM.
     #[error("SAML metadata from {source_name}: {problem}")]
@@ -64,7 +67,22 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
-    /// Some planned actions failed; the report says which and why.
+    /// Some planned actions failed, and every failure is one that retrying cannot fix; the
+    /// rest was applied. The report says which and why.
+    #[error(
+        "{failed} of {total} actions for account {account_id} were refused and need a person: {reasons}"
+    )]
+    Refused {
+        /// The account worked on.
+        account_id: String,
+        /// How many actions failed.
+        failed: usize,
+        /// How many actions were planned.
+        total: usize,
+        /// The failures' reasons, joined.
+        reasons: String,
+    },
+    /// Some planned actions failed, at least one of them in a way that may pass.
     #[error("{failed} of {total} actions failed for account {account_id}")]
     Incomplete {
         /// The account worked on.
@@ -94,7 +112,10 @@ impl Error {
             Error::Config(_) | Error::Event(_) | Error::UnknownAccount { .. } => {
                 Disposition::DeadLetter
             }
-            Error::GaveUp { .. } => Disposition::DeadLetter,
+            Error::GaveUp { .. } | Error::Refused { .. } => Disposition::DeadLetter,
+            Error::Aws {
+                retryable: false, ..
+            } => Disposition::DeadLetter,
             Error::NotReady { .. } => Disposition::RetryLater,
             Error::Aws { .. } | Error::Metadata { .. } | Error::Incomplete { .. } => {
                 Disposition::Retry
@@ -102,37 +123,73 @@ impl Error {
         }
     }
 
-    /// Builds an [`Error::Aws`] from an SDK error, keeping AWS's code and message.
-    pub fn aws<E, R>(service: &'static str, operation: &'static str, err: SdkError<E, R>) -> Self
+    /// Whether retrying can fix it (see [`Disposition`]).
+    pub fn is_retryable(&self) -> bool {
+        self.disposition() != Disposition::DeadLetter
+    }
+
+    /// Builds an [`Error::Aws`] from an SDK error, keeping AWS's code and message, and telling
+    /// retryable failures (throttling, 5xx, transport) from refusals (any other 4xx).
+    pub fn aws<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: SdkError<E, HttpResponse>,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
-        let (code, message) = match &err {
-            SdkError::ServiceError(e) => (
-                e.err().code().unwrap_or("Unknown").to_string(),
-                e.err().message().unwrap_or_default().to_string(),
-            ),
-            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into()),
-            SdkError::DispatchFailure(e) => ("DispatchFailure".into(), dispatch_message(e)),
+        let (code, message, retryable) = match &err {
+            SdkError::ServiceError(e) => {
+                let code = e.err().code().unwrap_or("Unknown").to_string();
+                let status = e.raw().status().as_u16();
+                let retryable =
+                    status >= 500 || status == 429 || RETRYABLE_CODES.contains(&code.as_str());
+                (
+                    code,
+                    e.err().message().unwrap_or_default().to_string(),
+                    retryable,
+                )
+            }
+            SdkError::TimeoutError(_) => ("Timeout".into(), "the request timed out".into(), true),
+            SdkError::DispatchFailure(e) => ("DispatchFailure".into(), dispatch_message(e), true),
             SdkError::ResponseError(_) => (
                 "ResponseError".into(),
                 "the response could not be read".into(),
+                true,
             ),
             SdkError::ConstructionFailure(_) => (
                 "ConstructionFailure".into(),
                 "the request could not be built".into(),
+                false,
             ),
-            _ => ("Unknown".into(), err.to_string()),
+            _ => ("Unknown".into(), err.to_string(), true),
         };
         Error::Aws {
             service,
             operation,
             code,
             message,
+            retryable,
         }
     }
 }
+
+/// Error codes that say "not now" rather than "no", whatever their HTTP status.
+/// NB: `ConcurrentModification` (IAM) and `ConflictException` (Identity Center, while another
+/// assignment operation runs) pass when tried again.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+    "ConflictException",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerException",
+];
 
 fn dispatch_message(e: &aws_smithy_runtime_api::client::result::DispatchFailure) -> String {
     if e.is_io() {

@@ -85,6 +85,7 @@ pub enum ObservedAssignment {
 }
 
 /// Reads the current state of everything `desired` names.
+#[tracing::instrument(skip_all, fields(account_id = %desired.account_id))]
 pub async fn observe(
     iam_client: &aws_sdk_iam::Client,
     identity_center: &sso::IdentityCenter<'_>,

@@ -20,6 +20,9 @@ use crate::{
 pub enum Outcome {
     /// The account was planned (and applied, unless dry-run).
     Reconciled(Box<Report>),
+    /// The event names the management account, which autofed does not onboard (it has no
+    /// execution role, and its access is managed by hand).
+    ManagementAccount,
     /// The account is not active (suspended or closing): nothing to do.
     Inactive {
         /// The account.
@@ -53,6 +56,10 @@ pub async fn onboard(ctx: &Context, account_id: &AccountId, mode: Mode) -> Resul
 }
 
 async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
+    if account_id.as_str() == ctx.own_account().await? {
+        info!(account_id = %account_id, "the management account is not onboarded; skipped");
+        return Ok(Outcome::ManagementAccount);
+    }
     let account = org::describe_account(&ctx.organizations, account_id).await?;
     if !account.is_active() {
         warn!(account_id = %account_id, status = %account.status, "account not active; skipped");
@@ -68,7 +75,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         &ctx.aws,
         ctx.partition,
         account_id,
-        &ctx.config.execution_role,
+        &ctx.execution_roles(),
         &ctx.config.retry,
     )
     .await?;
@@ -79,9 +86,13 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
     let statuses = match mode {
         Mode::Plan => actions
             .iter()
-            .map(|a| match a.op {
-                Some(_) => Status::Planned,
-                None => Status::Skipped(format!("{}: left for a person", a.kind)),
+            .map(|a| {
+                let status = match a.op {
+                    Some(_) => Status::Planned,
+                    None => Status::skipped(format!("{}: left for a person", a.kind)),
+                };
+                apply::log(account_id.as_str(), a, &status);
+                status
             })
             .collect(),
         Mode::Apply => {
@@ -107,15 +118,39 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
 }
 
 impl Outcome {
-    /// The error a failed action leaves for the queue to retry, if any.
-    pub fn incomplete(&self) -> Option<Error> {
-        match self {
-            Outcome::Reconciled(r) if r.failed() > 0 => Some(Error::Incomplete {
+    /// The error that failed actions leave for the queue: [`Error::Incomplete`] (retry) if any
+    /// failure may pass, [`Error::Refused`] (dead-letter, with the reasons) if none can.
+    pub fn error(&self) -> Option<Error> {
+        let Outcome::Reconciled(r) = self else {
+            return None;
+        };
+        let failures: Vec<(&str, bool)> = r
+            .actions
+            .iter()
+            .filter_map(|a| match &a.status {
+                Status::Failed { reason, retryable } => Some((reason.as_str(), *retryable)),
+                _ => None,
+            })
+            .collect();
+        if failures.is_empty() {
+            None
+        } else if failures.iter().any(|(_, retryable)| *retryable) {
+            Some(Error::Incomplete {
                 account_id: r.account_id.clone(),
-                failed: r.failed(),
+                failed: failures.len(),
                 total: r.actions.len(),
-            }),
-            _ => None,
+            })
+        } else {
+            Some(Error::Refused {
+                account_id: r.account_id.clone(),
+                failed: failures.len(),
+                total: r.actions.len(),
+                reasons: failures
+                    .iter()
+                    .map(|(r, _)| *r)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })
         }
     }
 }

@@ -11,16 +11,41 @@ use crate::{
 
 /// What became of an action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "status", content = "reason")]
+#[serde(rename_all = "lowercase", tag = "status")]
 pub enum Status {
     /// Dry run: it would be done.
     Planned,
     /// Done.
     Applied,
-    /// Not attempted, with the reason (a conflict, a manual step, an earlier failure).
-    Skipped(String),
-    /// Attempted and failed, with the error.
-    Failed(String),
+    /// Not attempted (a conflict, a manual step, an earlier failure).
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+    /// Attempted and failed.
+    Failed {
+        /// The error.
+        reason: String,
+        /// Whether a later attempt may succeed.
+        retryable: bool,
+    },
+}
+
+impl Status {
+    /// A skipped status.
+    pub fn skipped(reason: impl Into<String>) -> Self {
+        Status::Skipped {
+            reason: reason.into(),
+        }
+    }
+
+    /// The status of an action whose write failed with `err`.
+    pub fn failed(err: &crate::Error) -> Self {
+        Status::Failed {
+            reason: err.to_string(),
+            retryable: err.is_retryable(),
+        }
+    }
 }
 
 /// One action in the report.
@@ -96,7 +121,7 @@ impl Report {
     pub fn failed(&self) -> usize {
         self.actions
             .iter()
-            .filter(|a| matches!(a.status, Status::Failed(_)))
+            .filter(|a| matches!(a.status, Status::Failed { .. }))
             .count()
     }
 }

@@ -1,8 +1,11 @@
 //! The IdP's SAML metadata that each account's SAML provider is created from.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
 
 use crate::{
     config::SamlConfig,
@@ -14,20 +17,24 @@ use crate::{
 const MIN_LEN: usize = 1000;
 const MAX_LEN: usize = 10_000_000;
 
+/// How long fetched metadata is used before it is fetched again, so that an IdP certificate
+/// rotation reaches every account's provider within this time.
+pub const REFRESH: Duration = Duration::from_secs(15 * 60);
+
 /// Where the metadata comes from. A file is read once at init; a URL is fetched on first use
-/// and kept for the life of the function instance (a failed fetch is tried again next time).
+/// and again after [`REFRESH`] (a failed fetch is tried again on the next use).
 #[derive(Debug)]
 pub enum MetadataSource {
     /// Loaded from a file at init.
     Loaded(Arc<str>),
-    /// Fetched from a URL on first use.
+    /// Fetched from a URL.
     Url {
         /// The URL.
         url: String,
         /// The HTTP client, built once.
         http: reqwest::Client,
-        /// The document, once fetched.
-        cached: OnceCell<Arc<str>>,
+        /// The document and when it was fetched.
+        cached: Mutex<Option<(Instant, Arc<str>)>>,
     },
 }
 
@@ -44,47 +51,67 @@ impl MetadataSource {
             return Ok(Self::Loaded(check(&name, text)?.into()));
         }
         let url = saml.metadata_url.clone().unwrap_or_default();
+        // NB: the metadata carries the certificate every federated role trusts; an https URL
+        // may not be redirected to plain http (configuration allows http only on loopback).
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .https_only(url.starts_with("https://"))
+            .build()
+            .map_err(|e| Error::Metadata {
+                source_name: url.clone(),
+                problem: e.to_string(),
+            })?;
         Ok(Self::Url {
             url,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(10))
-                .build()
-                .map_err(|e| Error::Metadata {
-                    source_name: "metadata_url".into(),
-                    problem: e.to_string(),
-                })?,
-            cached: OnceCell::new(),
+            http,
+            cached: Mutex::new(None),
         })
     }
 
     /// The metadata document.
     pub async fn get(&self) -> Result<Arc<str>> {
-        match self {
-            Self::Loaded(doc) => Ok(doc.clone()),
-            Self::Url { url, http, cached } => cached
-                .get_or_try_init(|| async {
-                    let fail = |problem: String| Error::Metadata {
-                        source_name: url.clone(),
-                        problem,
-                    };
-                    let resp = http
-                        .get(url)
-                        .send()
-                        .await
-                        .map_err(|e| fail(e.without_url().to_string()))?;
-                    if !resp.status().is_success() {
-                        return Err(fail(format!("HTTP {}", resp.status())));
-                    }
-                    let text = resp
-                        .text()
-                        .await
-                        .map_err(|e| fail(e.without_url().to_string()))?;
-                    Ok(check(url, text)?.into())
-                })
-                .await
-                .cloned(),
+        let (url, http, cached) = match self {
+            Self::Loaded(doc) => return Ok(doc.clone()),
+            Self::Url { url, http, cached } => (url, http, cached),
+        };
+        let mut cached = cached.lock().await;
+        if let Some((at, doc)) = cached.as_ref()
+            && at.elapsed() < REFRESH
+        {
+            return Ok(doc.clone());
         }
+        let doc: Arc<str> = fetch(http, url).await?.into();
+        *cached = Some((Instant::now(), doc.clone()));
+        Ok(doc)
     }
+}
+
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<String> {
+    let fail = |problem: String| Error::Metadata {
+        source_name: url.to_string(),
+        problem,
+    };
+    let mut resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.without_url().to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("HTTP {}", resp.status())));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| fail(e.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > MAX_LEN {
+            return Err(fail(format!("more than {MAX_LEN} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(body).map_err(|_| fail("not UTF-8 text".into()))?;
+    check(url, text)
 }
 
 /// Checks that a document is SAML IdP metadata that IAM will accept.

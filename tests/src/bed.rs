@@ -85,7 +85,7 @@ impl Bed {
     /// Delivers whatever batch is visible in the work queue.
     pub async fn deliver_pending(&self, ctx: &Context) -> Option<SqsBatchResponse> {
         self.work
-            .deliver(|event| autofed::batch::handle(ctx, event))
+            .deliver(|event| autofed::batch::handle(ctx, event, None))
             .await
     }
 

@@ -33,6 +33,9 @@ pub struct Fault {
     /// Only calls whose request body contains this text (an account id, say); any call when
     /// `None`.
     pub matching: Option<String>,
+    /// Forward the call to moto first, then answer with the fault: the write happened but its
+    /// answer was lost, as after a timeout or a crash.
+    pub after_forwarding: bool,
 }
 
 /// A rewrite of moto's answer: in the next `times` responses to `operation`, `from` becomes
@@ -64,7 +67,31 @@ impl Fault {
                 .into(),
             content_type: "text/xml",
             matching: None,
+            after_forwarding: false,
         }
+    }
+
+    /// An IAM (query protocol) error answer.
+    pub fn iam_error(operation: &str, status: u16, code: &str, message: &str) -> Self {
+        Fault {
+            operation: operation.into(),
+            times: 1,
+            status,
+            body: format!(
+                "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+                 <Code>{code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>4f9b7c1e-0000-4000-8000-000000000002</RequestId></ErrorResponse>"
+            ),
+            content_type: "text/xml",
+            matching: None,
+            after_forwarding: false,
+        }
+    }
+
+    /// The same, after forwarding the call to moto (its effect happens, its answer is lost).
+    pub fn after_forwarding(mut self) -> Self {
+        self.after_forwarding = true;
+        self
     }
 
     /// The same, only for calls whose request body contains `text`.
@@ -79,6 +106,7 @@ struct Shared {
     faults: Vec<Fault>,
     rewrites: Vec<Rewrite>,
     calls: Vec<String>,
+    bodies: Vec<(String, String)>,
     delays: HashMap<String, Duration>,
     in_flight: HashMap<String, usize>,
     peak: HashMap<String, usize>,
@@ -162,9 +190,16 @@ impl Proxy {
         self.calls().iter().filter(|c| *c == operation).count()
     }
 
+    /// Every call seen with its request body, in order.
+    pub fn calls_with_bodies(&self) -> Vec<(String, String)> {
+        self.state.shared.lock().unwrap().bodies.clone()
+    }
+
     /// Forgets the calls seen so far.
     pub fn clear_calls(&self) {
-        self.state.shared.lock().unwrap().calls.clear();
+        let mut shared = self.state.shared.lock().unwrap();
+        shared.calls.clear();
+        shared.bodies.clear();
     }
 }
 
@@ -201,7 +236,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         let peak = shared.peak.entry(op.clone()).or_default();
         *peak = (*peak).max(now);
         let delay = shared.delays.get(&op).copied();
-        let text = String::from_utf8_lossy(&body);
+        let text = String::from_utf8_lossy(&body).into_owned();
+        shared.bodies.push((op.clone(), text.clone()));
         let hit = shared.faults.iter_mut().find(|f| {
             f.operation == op
                 && f.times > 0
@@ -244,13 +280,9 @@ async fn answer(
     fault: Option<Fault>,
     rewrite: Option<Rewrite>,
 ) -> Response {
-    if let Some(f) = fault {
-        return Response::builder()
-            .status(f.status)
-            .header("content-type", f.content_type)
-            .header("x-amzn-requestid", "4f9b7c1e-0000-4000-8000-000000000001")
-            .body(Body::from(f.body))
-            .expect("fault response");
+    let fault_now = fault.as_ref().filter(|f| !f.after_forwarding);
+    if let Some(f) = fault_now {
+        return fault_response(f);
     }
     let path = parts
         .uri
@@ -265,7 +297,13 @@ async fn answer(
             upstream = upstream.header(name, value);
         }
     }
-    match upstream.body(body).send().await {
+    let sent = upstream.body(body).send().await;
+    if let Some(f) = fault {
+        // The write reached moto; its answer is lost.
+        drop(sent);
+        return fault_response(&f);
+    }
+    match sent {
         Ok(resp) => {
             let mut out = Response::builder().status(resp.status().as_u16());
             for (name, value) in resp.headers() {
@@ -291,4 +329,13 @@ async fn answer(
             .body(Body::from(e.to_string()))
             .expect("error response"),
     }
+}
+
+fn fault_response(f: &Fault) -> Response {
+    Response::builder()
+        .status(f.status)
+        .header("content-type", f.content_type)
+        .header("x-amzn-requestid", "4f9b7c1e-0000-4000-8000-000000000001")
+        .body(Body::from(f.body.clone()))
+        .expect("fault response")
 }

@@ -305,8 +305,10 @@ async fn moving_an_account_into_prod_adds_the_prod_assignment() {
 
     // A tag change re-evaluates too; with nothing to change it writes nothing.
     bed.proxy.clear_calls();
-    bed.deliver(&ctx, &event("tag-resource.json", &dev)).await;
-    bed.deliver(&ctx, &event("untag-resource.json", &dev)).await;
+    for sample in ["tag-resource.json", "untag-resource.json"] {
+        let response = bed.deliver(&ctx, &event(sample, &dev)).await;
+        assert!(response.batch_item_failures.is_empty(), "{sample}");
+    }
     assert_eq!(bed.writes(), Vec::<String>::new());
 }
 
@@ -344,14 +346,18 @@ async fn an_unmanaged_role_is_reported_as_a_conflict_and_left_unchanged() {
         .collect();
     assert_eq!(conflicts.len(), 1, "{:#?}", report.actions);
     assert_eq!(conflicts[0].resource, "role/Administrator");
-    assert!(matches!(conflicts[0].status, Status::Skipped(_)));
-    assert!(
-        !report
-            .calls
-            .by_operation
-            .keys()
-            .any(|op| op.contains("Administrator"))
-    );
+    assert!(matches!(conflicts[0].status, Status::Skipped { .. }));
+    let writes_to_it: Vec<_> = bed
+        .proxy
+        .calls_with_bodies()
+        .into_iter()
+        .filter(|(op, body)| {
+            !op.starts_with("Get")
+                && !op.starts_with("List")
+                && body.split('&').any(|kv| kv == "RoleName=Administrator")
+        })
+        .collect();
+    assert_eq!(writes_to_it, vec![], "no write may name the unmanaged role");
 
     let after = iam
         .get_role()
@@ -842,14 +848,14 @@ async fn a_failed_assignment_is_reported_with_its_reason_and_left_for_a_retry() 
     let failed: Vec<_> = report
         .actions
         .iter()
-        .filter(|a| matches!(a.status, Status::Failed(_)))
+        .filter(|a| matches!(a.status, Status::Failed { .. }))
         .collect();
     assert_eq!(failed.len(), 1, "{:#?}", report.actions);
     assert!(failed[0].resource.starts_with("assignment/"));
     assert!(
-        matches!(&failed[0].status, Status::Failed(r) if r.contains("Not authorized to create role"))
+        matches!(&failed[0].status, Status::Failed { reason, retryable: true } if reason.contains("Not authorized to create role"))
     );
-    let err = outcome.incomplete().expect("an incomplete run is an error");
+    let err = outcome.error().expect("an incomplete run is an error");
     assert_eq!(err.disposition(), autofed::error::Disposition::Retry);
 }
 
@@ -904,4 +910,246 @@ async fn in_one_batch_each_message_meets_its_own_fate() {
     let back = bed.work.receive_raw().await;
     assert_eq!(back.len(), 1);
     assert!(back[0].body().unwrap().contains(&waiting));
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_recognised_as_done_on_retry() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    // The provider and a role are created in moto, but autofed hears "already exists", as if a
+    // first attempt had succeeded and its answer was lost.
+    bed.proxy.inject(
+        Fault::iam_error(
+            "CreateSAMLProvider",
+            409,
+            "EntityAlreadyExists",
+            "SAMLProvider Okta already exists.",
+        )
+        .after_forwarding(),
+    );
+    bed.proxy.inject(
+        Fault::iam_error(
+            "CreateRole",
+            409,
+            "EntityAlreadyExists",
+            "Role with name Administrator already exists.",
+        )
+        .after_forwarding(),
+    );
+    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    assert!(
+        report.actions.iter().all(|a| a.status == Status::Applied),
+        "{:#?}",
+        report.actions
+    );
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name("Administrator")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attached.attached_policies().len(),
+        1,
+        "the role's later actions still ran"
+    );
+    assert_eq!(
+        iam.list_roles()
+            .path_prefix("/federated/")
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .len(),
+        3
+    );
+    // And the next run finds nothing to do.
+    assert!(report_again(&bed, &id).await.actions.is_empty());
+}
+
+async fn report_again(bed: &Bed, id: &str) -> Report {
+    report(bed, &bed.config_text(|c| c), id, Mode::Apply).await
+}
+
+#[tokio::test]
+async fn adopt_takes_over_a_same_named_role_and_corrects_it() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#;
+    iam.create_role()
+        .role_name("Administrator")
+        .path("/federated/")
+        .assume_role_policy_document(theirs)
+        .send()
+        .await
+        .unwrap();
+
+    let config = bed.config_text(|c| format!("adopt = true\n{c}"));
+    let report = report(&bed, &config, &id, Mode::Apply).await;
+    let admin: Vec<_> = report
+        .actions
+        .iter()
+        .filter(|a| a.resource == "role/Administrator")
+        .map(|a| a.summary.as_str())
+        .collect();
+    assert!(
+        admin[0].starts_with("adopt role Administrator"),
+        "{admin:?}"
+    );
+    assert_eq!(
+        admin.len(),
+        4,
+        "adopt, trust, description, attach: {admin:?}"
+    );
+    let role = iam
+        .get_role()
+        .role_name("Administrator")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap();
+    let tags: Vec<_> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(tags, vec![MANAGED]);
+    let trust = decode(role.assume_role_policy_document().unwrap());
+    assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRoleWithSAML");
+    assert!(
+        report_again_with(&bed, &config, &id)
+            .await
+            .actions
+            .is_empty()
+    );
+}
+
+async fn report_again_with(bed: &Bed, config: &str, id: &str) -> Report {
+    report(bed, config, id, Mode::Apply).await
+}
+
+#[tokio::test]
+async fn a_taken_alias_is_refused_once_and_dead_lettered_with_the_reason() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    bed.proxy.inject(Fault::iam_error(
+        "CreateAccountAlias",
+        409,
+        "EntityAlreadyExists",
+        "The account alias acme-payments-staging already exists.",
+    ));
+    let response = bed
+        .deliver(&ctx, &event("create-account-result-succeeded.json", &id))
+        .await;
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "not retried: retrying cannot free the alias"
+    );
+    let dead = bed.dlq.receive_raw().await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].message_attributes().unwrap()["autofed-error"]
+        .string_value()
+        .unwrap();
+    assert!(
+        reason.contains("need a person") && reason.contains("EntityAlreadyExists"),
+        "{reason}"
+    );
+    // Everything else was still done.
+    let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
+    assert_eq!(
+        iam.list_roles()
+            .path_prefix("/federated/")
+            .send()
+            .await
+            .unwrap()
+            .roles()
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn an_event_for_the_management_account_is_skipped() {
+    let bed = Bed::new().await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    let body = event(
+        "create-account-result-succeeded.json",
+        autofed_tests::MANAGEMENT_ACCOUNT,
+    );
+    let response = bed.deliver(&ctx, &body).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(bed.proxy.calls(), ["GetCallerIdentity"]);
+    assert_eq!(bed.dlq.depth().await, 0);
+}
+
+#[tokio::test]
+async fn a_control_tower_account_is_reached_through_the_fallback_role() {
+    let mut bed = Bed::new().await;
+    let id = bed
+        .sandbox
+        .add_account(&bed.aws, "payments-staging", "Dev", &[])
+        .await;
+    let config = bed
+        .config_text(|c| format!("fallback_execution_roles = [\"AWSControlTowerExecution\"]\n{c}"));
+    // The account has no OrganizationAccountAccessRole: STS denies it, every time.
+    bed.proxy
+        .inject(Fault::sts_access_denied(usize::MAX).matching("OrganizationAccountAccessRole"));
+    let report = report(&bed, &config, &id, Mode::Apply).await;
+    assert_eq!(report.failed(), 0);
+    let assumed: Vec<_> = bed
+        .proxy
+        .calls_with_bodies()
+        .into_iter()
+        .filter(|(op, _)| op == "AssumeRole")
+        .map(|(_, body)| {
+            if body.contains("AWSControlTowerExecution") {
+                "AWSControlTowerExecution"
+            } else {
+                "OrganizationAccountAccessRole"
+            }
+        })
+        .collect();
+    assert_eq!(
+        assumed,
+        ["OrganizationAccountAccessRole", "AWSControlTowerExecution"]
+    );
+}
+
+#[tokio::test]
+async fn records_are_handed_back_untouched_when_the_invocation_is_nearly_out_of_time() {
+    let bed = Bed::new().await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    for name in ["payments-dev", "payments-prod"] {
+        bed.work
+            .send(&event(
+                "create-account-result-succeeded.json",
+                &bed.sandbox.accounts[name],
+            ))
+            .await;
+    }
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(30);
+    let response = bed
+        .work
+        .deliver(|e| autofed::batch::handle(&ctx, e, Some(deadline)))
+        .await
+        .expect("a batch");
+    assert_eq!(response.batch_item_failures.len(), 2);
+    assert_eq!(
+        bed.proxy.calls(),
+        ["ChangeMessageVisibility", "ChangeMessageVisibility"]
+    );
+    assert_eq!(
+        bed.work.receive_raw().await.len(),
+        2,
+        "visible again at once"
+    );
 }

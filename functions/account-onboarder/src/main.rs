@@ -5,6 +5,7 @@
 use autofed::Context;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use std::time::{Duration, UNIX_EPOCH};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -12,13 +13,17 @@ async fn main() -> Result<(), Error> {
     let ctx = match Context::from_env().await {
         Ok(ctx) => ctx,
         Err(e) => {
+            // One JSON line naming the problem; Lambda reports the exit as Runtime.ExitError.
             tracing::error!(error = %e, "cannot start");
-            return Err(e.into());
+            std::process::exit(1);
         }
     };
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(autofed::batch::handle(ctx, event.payload).await)
+        let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
+        Ok::<SqsBatchResponse, Error>(
+            autofed::batch::handle(ctx, event.payload, Some(deadline)).await,
+        )
     }))
     .await
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_iam::{Client, types::Tag};
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::{client::result::SdkError, http::Response as HttpResponse};
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::{
@@ -299,10 +299,9 @@ async fn provider_arn(iam: &Client, name: &str) -> Result<String> {
         .unwrap_or_default())
 }
 
-fn err<E, R>(operation: &'static str) -> impl FnOnce(SdkError<E, R>) -> Error
+fn err<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     move |e| Error::aws("iam", operation, e)
 }
@@ -315,5 +314,6 @@ fn already_exists(what: &str, name: &str) -> Error {
         message: format!(
             "{what} {name} appeared meanwhile and is not managed by autofed; left alone"
         ),
+        retryable: false,
     }
 }

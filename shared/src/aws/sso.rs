@@ -67,6 +67,7 @@ impl IdentityCenter<'_> {
                         operation: "ListInstances",
                         code: "NoInstance".into(),
                         message: "no IAM Identity Center instance; enable it or remove identity_center.assignments".into(),
+                        retryable: false,
                     })
             })
             .await
@@ -276,6 +277,9 @@ pub async fn create_assignment(
                     message: status
                         .failure_reason
                         .unwrap_or_else(|| "no reason given".into()),
+                    // NB: a FAILED creation is often a new account not ready for Identity
+                    // Center yet; the queue's redrive bounds the retries.
+                    retryable: true,
                 });
             }
             _ => {}
@@ -286,6 +290,7 @@ pub async fn create_assignment(
                 operation: "DescribeAccountAssignmentCreationStatus",
                 code: "Timeout".into(),
                 message: format!("still IN_PROGRESS after {}s", timeout.as_secs()),
+                retryable: true,
             });
         }
         tokio::time::sleep(delay).await;

@@ -16,8 +16,9 @@ use crate::{
 /// The session name autofed's calls carry in each member account's CloudTrail.
 pub const SESSION_NAME: &str = "autofed";
 
-/// Assumes `role_name` in `account`, returning an SDK configuration with that session's
-/// credentials and the base configuration's region and endpoints.
+/// Assumes the first of `role_names` that can be assumed in `account`, returning an SDK
+/// configuration with that session's credentials and the base configuration's region and
+/// endpoints.
 ///
 /// NB: a brand-new account's execution role is not assumable for a while (STS answers
 /// `AccessDenied`); attempts are retried with a doubling delay, and then the account is
@@ -27,65 +28,79 @@ pub async fn assume(
     base: &SdkConfig,
     partition: &str,
     account: &AccountId,
-    role_name: &str,
+    role_names: &[&str],
     retry: &RetryConfig,
 ) -> Result<SdkConfig> {
-    let role_arn = format!("arn:{partition}:iam::{account}:role/{role_name}");
     let mut delay = Duration::from_millis(retry.assume_base_delay_ms);
     let mut attempt = 1;
     loop {
-        match sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name(SESSION_NAME)
-            .duration_seconds(900)
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let c = out.credentials.ok_or_else(|| Error::Aws {
-                    service: "sts",
-                    operation: "AssumeRole",
-                    code: "NoCredentials".into(),
-                    message: "the response carried no credentials".into(),
-                })?;
-                let expiry = SystemTime::try_from(c.expiration).ok();
-                let creds = Credentials::new(
-                    c.access_key_id,
-                    c.secret_access_key,
-                    Some(c.session_token),
-                    expiry,
-                    "autofed-assume-role",
-                );
-                info!(account_id = %account, role = role_name, attempt, "assumed execution role");
-                return Ok(base
-                    .to_builder()
-                    .credentials_provider(SharedCredentialsProvider::new(creds))
-                    .build());
-            }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| is_not_assumable(s.meta().code())) =>
+        let mut denied = Vec::new();
+        for role_name in role_names {
+            let role_arn = format!("arn:{partition}:iam::{account}:role/{role_name}");
+            match sts
+                .assume_role()
+                .role_arn(&role_arn)
+                .role_session_name(SESSION_NAME)
+                .duration_seconds(900)
+                .send()
+                .await
             {
-                let reason = e
-                    .as_service_error()
-                    .and_then(|s| s.meta().message())
-                    .unwrap_or("access denied")
-                    .to_string();
-                if attempt >= retry.assume_attempts {
-                    return Err(Error::NotReady {
-                        account_id: account.to_string(),
-                        reason,
-                    });
+                Ok(out) => {
+                    let c = out.credentials.ok_or_else(|| Error::Aws {
+                        service: "sts",
+                        operation: "AssumeRole",
+                        code: "NoCredentials".into(),
+                        message: "the response carried no credentials".into(),
+                        retryable: true,
+                    })?;
+                    let expiry = SystemTime::try_from(c.expiration).ok();
+                    let creds = Credentials::new(
+                        c.access_key_id,
+                        c.secret_access_key,
+                        Some(c.session_token),
+                        expiry,
+                        "autofed-assume-role",
+                    );
+                    info!(account_id = %account, role = role_name, attempt, "assumed execution role");
+                    return Ok(base
+                        .to_builder()
+                        .credentials_provider(SharedCredentialsProvider::new(creds))
+                        .build());
                 }
-                warn!(account_id = %account, attempt, delay_ms = delay.as_millis() as u64, "execution role not assumable yet");
-                tokio::time::sleep(delay).await;
-                delay = delay.saturating_mul(2);
-                attempt += 1;
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| is_not_assumable(s.meta().code())) =>
+                {
+                    let reason = e
+                        .as_service_error()
+                        .and_then(|s| s.meta().message())
+                        .unwrap_or("access denied");
+                    denied.push(format!("{role_name}: {reason}"));
+                }
+                Err(e) => return Err(Error::aws("sts", "AssumeRole", e)),
             }
-            Err(e) => return Err(Error::aws("sts", "AssumeRole", e)),
         }
+        if attempt >= retry.assume_attempts {
+            return Err(Error::NotReady {
+                account_id: account.to_string(),
+                reason: denied.join("; "),
+            });
+        }
+        warn!(account_id = %account, attempt, delay_ms = delay.as_millis() as u64, "execution role not assumable yet");
+        tokio::time::sleep(delay).await;
+        delay = delay.saturating_mul(2);
+        attempt += 1;
     }
+}
+
+/// The account the function's own credentials belong to: the management account.
+pub async fn own_account(sts: &Client) -> Result<String> {
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| Error::aws("sts", "GetCallerIdentity", e))?;
+    Ok(out.account.unwrap_or_default())
 }
 
 // NB: the code is not modelled by STS's AssumeRole errors, so it is matched here by name.
