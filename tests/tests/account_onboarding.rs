@@ -28,6 +28,19 @@ async fn report(bed: &Bed, config: &str, account: &str, mode: Mode) -> Report {
     }
 }
 
+/// Every IAM call of a run must be allowed by the session policy autofed passes to AssumeRole.
+fn assert_within_session_policy(report: &Report) {
+    for key in report.calls.by_operation.keys() {
+        if let Some(op) = key.strip_prefix("IAM:") {
+            let action = format!("iam:{op}");
+            assert!(
+                autofed::aws::sts::MEMBER_ACTIONS.contains(&action.as_str()),
+                "{action} is called but not in the session policy"
+            );
+        }
+    }
+}
+
 fn decode(doc: &str) -> Value {
     autofed::policy::decode(doc).expect("a policy document")
 }
@@ -176,6 +189,7 @@ async fn the_report_counts_one_write_per_action_and_a_rerun_writes_nothing() {
     let config = bed.config_text(|c| c);
 
     let first = report(&bed, &config, &id, Mode::Apply).await;
+    assert_within_session_policy(&first);
     // alias, provider, 3 roles + 3 attachments + 1 inline policy, 2 assignments
     assert_eq!(first.actions.len(), 11, "{:#?}", first.actions);
     assert!(first.actions.iter().all(|a| a.status == Status::Applied));
@@ -945,6 +959,7 @@ async fn a_write_whose_answer_was_lost_is_recognised_as_done_on_retry() {
         "{:#?}",
         report.actions
     );
+    assert_within_session_policy(&report);
     let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
     let attached = iam
         .list_attached_role_policies()
@@ -994,6 +1009,7 @@ async fn adopt_takes_over_a_same_named_role_and_corrects_it() {
 
     let config = bed.config_text(|c| format!("adopt = true\n{c}"));
     let report = report(&bed, &config, &id, Mode::Apply).await;
+    assert_within_session_policy(&report);
     let admin: Vec<_> = report
         .actions
         .iter()

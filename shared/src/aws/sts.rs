@@ -16,6 +16,41 @@ use crate::{
 /// The session name autofed's calls carry in each member account's CloudTrail.
 pub const SESSION_NAME: &str = "autofed";
 
+/// Every IAM action autofed makes in a member account. The execution role is usually an
+/// administrator; passing these as the session policy limits the session to them (the
+/// effective permissions are the intersection), so a bug cannot reach anything else.
+pub const MEMBER_ACTIONS: &[&str] = &[
+    "iam:ListAccountAliases",
+    "iam:CreateAccountAlias",
+    "iam:GetSAMLProvider",
+    "iam:ListSAMLProviders",
+    "iam:CreateSAMLProvider",
+    "iam:UpdateSAMLProvider",
+    "iam:TagSAMLProvider",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:CreateRole",
+    "iam:TagRole",
+    "iam:UpdateRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+];
+
+/// The session policy: [`MEMBER_ACTIONS`] on any resource of the account.
+pub fn session_policy() -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Action": MEMBER_ACTIONS, "Resource": "*" }]
+    })
+    .to_string()
+}
+
 /// Assumes the first of `role_names` that can be assumed in `account`, returning an SDK
 /// configuration with that session's credentials and the base configuration's region and
 /// endpoints.
@@ -33,6 +68,7 @@ pub async fn assume(
 ) -> Result<SdkConfig> {
     let mut delay = Duration::from_millis(retry.assume_base_delay_ms);
     let mut attempt = 1;
+    let policy = session_policy();
     loop {
         let mut denied = Vec::new();
         for role_name in role_names {
@@ -41,6 +77,7 @@ pub async fn assume(
                 .assume_role()
                 .role_arn(&role_arn)
                 .role_session_name(SESSION_NAME)
+                .policy(&policy)
                 .duration_seconds(900)
                 .send()
                 .await
@@ -120,5 +157,26 @@ pub fn partition_of(region: &str) -> &'static str {
         "aws-iso"
     } else {
         "aws"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_policy_allows_exactly_the_member_actions() {
+        let policy: serde_json::Value = serde_json::from_str(&session_policy()).unwrap();
+        let actions: Vec<&str> = policy["Statement"][0]["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(actions, MEMBER_ACTIONS);
+        assert!(
+            session_policy().len() < 2048,
+            "STS limits session policies to 2048 characters"
+        );
     }
 }
