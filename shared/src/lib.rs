@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod ids;
 pub mod observe;
+pub mod okta;
 pub mod onboard;
 pub mod plan;
 pub mod policy;

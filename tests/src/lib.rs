@@ -10,6 +10,7 @@ pub mod esm;
 pub mod fixtures;
 pub mod function;
 pub mod moto;
+pub mod okta;
 pub mod proxy;
 pub mod runtime_api;
 

@@ -33,6 +33,11 @@ client!(
     aws_sdk_organizations
 );
 client!(
+    /// Secrets Manager.
+    secrets_manager,
+    aws_sdk_secretsmanager
+);
+client!(
     /// SQS.
     sqs,
     aws_sdk_sqs

@@ -1,0 +1,440 @@
+//! The Okta Management API client: API token (`SSWS`) from Secrets Manager, pagination through
+//! the `Link` header, `429` honoured through `X-Rate-Limit-Reset`, server errors retried with
+//! backoff, and Okta's `errorCode` / `errorSummary` surfaced in errors. The token never reaches
+//! a log, a report or an error: it lives in a [`Secret`], whose `Debug` prints nothing.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+use tracing::warn;
+
+/// A credential, kept out of every `Debug` and `Display`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a credential.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// What went wrong talking to Okta.
+#[derive(Debug, thiserror::Error)]
+pub enum OktaError {
+    /// Okta answered with an error object.
+    #[error("okta {method} {path}: HTTP {status} {code}: {summary}{causes}")]
+    Api {
+        /// Method.
+        method: String,
+        /// Path (no query, no host).
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Okta's `errorCode` (`E0000007`).
+        code: String,
+        /// Okta's `errorSummary`.
+        summary: String,
+        /// Okta's `errorCauses`, joined (with a leading separator), or empty.
+        causes: String,
+    },
+    /// The request did not get an answer, or the answer could not be read.
+    #[error("okta {method} {path}: {problem}")]
+    Transport {
+        /// Method.
+        method: String,
+        /// Path.
+        path: String,
+        /// What happened (never the URL's query or any header).
+        problem: String,
+    },
+    /// The token could not be had from Secrets Manager.
+    #[error("okta token from secret {secret_id}: {problem}")]
+    Token {
+        /// The secret's name or ARN.
+        secret_id: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl OktaError {
+    /// Okta's error code, if Okta answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            OktaError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            OktaError::Api { status, .. } => *status == 429 || *status >= 500,
+            OktaError::Transport { .. } => true,
+            OktaError::Token { .. } => false,
+        }
+    }
+}
+
+/// Retry limits for one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    /// Attempts in all (the first included).
+    pub attempts: u32,
+    /// First backoff after a server error, doubled each time.
+    pub base_delay: Duration,
+    /// The longest wait for a rate limit to reset before giving up.
+    pub max_rate_limit_wait: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            base_delay: Duration::from_millis(500),
+            max_rate_limit_wait: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A client for one Okta org, built once at init.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    token: Secret,
+    http: reqwest::Client,
+    retries: Retries,
+}
+
+/// A response body with the `Link` to the next page, if any.
+struct Answer {
+    body: Value,
+    text: String,
+    next: Option<String>,
+}
+
+impl Client {
+    /// A client for `org_url` (`https://acme.okta.com`) with an API token.
+    pub fn new(org_url: &str, token: Secret, retries: Retries) -> Result<Self, OktaError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .https_only(org_url.starts_with("https://"))
+            // NB: a redirect would carry the Authorization header to wherever it points.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| OktaError::Transport {
+                method: "-".into(),
+                path: "-".into(),
+                problem: e.to_string(),
+            })?;
+        Ok(Self {
+            base: org_url.trim_end_matches('/').to_string(),
+            token,
+            http,
+            retries,
+        })
+    }
+
+    /// Reads the API token from Secrets Manager: the secret string is the token itself, or a
+    /// JSON object with an `apiToken` field.
+    pub async fn token_from_secret(
+        secrets: &aws_sdk_secretsmanager::Client,
+        secret_id: &str,
+    ) -> Result<Secret, OktaError> {
+        let fail = |problem: String| OktaError::Token {
+            secret_id: secret_id.to_string(),
+            problem,
+        };
+        let out = secrets
+            .get_secret_value()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(crate::Error::aws("secretsmanager", "GetSecretValue", e).to_string())
+            })?;
+        let text = out
+            .secret_string
+            .ok_or_else(|| fail("the secret has no string value".into()))?;
+        let token = match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map
+                .get("apiToken")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    fail("the secret is a JSON object without an `apiToken` string".into())
+                })?,
+            _ => text.trim().to_string(),
+        };
+        if token.is_empty() {
+            return Err(fail("the token is empty".into()));
+        }
+        Ok(Secret::new(token))
+    }
+
+    /// `GET` of every page of a list, following `Link: <…>; rel="next"`.
+    pub async fn list(&self, path_and_query: &str) -> Result<Vec<Value>, OktaError> {
+        let mut items = Vec::new();
+        let mut url = format!("{}{path_and_query}", self.base);
+        loop {
+            let answer = self.send(Method::GET, &url, None).await?;
+            match answer.body {
+                Value::Array(page) => items.extend(page),
+                other => items.push(other),
+            }
+            match answer.next {
+                Some(next) => url = next,
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// `GET` of one JSON object; `None` if Okta answers `E0000007` (not found).
+    pub async fn get(&self, path: &str) -> Result<Option<Value>, OktaError> {
+        match self
+            .send(Method::GET, &format!("{}{path}", self.base), None)
+            .await
+        {
+            Ok(a) => Ok(Some(a.body)),
+            Err(e) if e.code() == Some("E0000007") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET` of a text resource (the SAML metadata XML).
+    pub async fn get_text(&self, path: &str) -> Result<String, OktaError> {
+        Ok(self
+            .send(Method::GET, &format!("{}{path}", self.base), None)
+            .await?
+            .text)
+    }
+
+    /// A write with a JSON body (`POST`, `PUT`); the answer's body.
+    pub async fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, OktaError> {
+        Ok(self
+            .send(method, &format!("{}{path}", self.base), body)
+            .await?
+            .body)
+    }
+
+    /// `DELETE`; a resource already gone counts as deleted.
+    pub async fn delete(&self, path: &str) -> Result<(), OktaError> {
+        match self
+            .send(Method::DELETE, &format!("{}{path}", self.base), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("E0000007") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Answer, OktaError> {
+        let path = url
+            .strip_prefix(&self.base)
+            .map(|p| p.split('?').next().unwrap_or_default().to_string())
+            .ok_or_else(|| OktaError::Transport {
+                method: method.to_string(),
+                path: "-".into(),
+                // NB: a `Link` to another host would receive the token; never follow one.
+                problem: "refused to follow a link outside the Okta org".into(),
+            })?;
+        let mut delay = self.retries.base_delay;
+        let mut attempt = 1;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .header("authorization", format!("SSWS {}", self.token.expose()))
+                .header("accept", "application/json");
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let transport = |e: reqwest::Error| OktaError::Transport {
+                method: method.to_string(),
+                path: path.clone(),
+                problem: e.without_url().to_string(),
+            };
+            let (err, rate_limit_wait) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let text = resp.text().await.map_err(transport)?;
+                    if status.is_success() {
+                        let body = if text.trim().is_empty() {
+                            Value::Null
+                        } else {
+                            serde_json::from_str(&text).unwrap_or(Value::Null)
+                        };
+                        return Ok(Answer {
+                            body,
+                            next: next_link(&headers),
+                            text,
+                        });
+                    }
+                    (
+                        api_error(&method, &path, status, &text),
+                        wait_for(status, &headers),
+                    )
+                }
+                Err(e) => (transport(e), None),
+            };
+            if !err.is_retryable() || attempt >= self.retries.attempts {
+                return Err(err);
+            }
+            let wait = match rate_limit_wait {
+                Some(w) if w > self.retries.max_rate_limit_wait => return Err(err),
+                Some(w) => w,
+                None => {
+                    let d = delay;
+                    delay = delay.saturating_mul(2);
+                    d
+                }
+            };
+            warn!(method = %method, path = %path, attempt, wait_ms = wait.as_millis() as u64, error = %err, "okta call failed; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// For a `429`: how long until `X-Rate-Limit-Reset` (epoch seconds), plus a little.
+fn wait_for(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
+    if status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let reset: u64 = headers
+        .get("x-rate-limit-reset")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now)) + Duration::from_millis(250))
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|part| {
+            let (target, params) = part.split_once(';')?;
+            params
+                .split(';')
+                .any(|p| p.trim().replace(' ', "") == "rel=\"next\"")
+                .then(|| {
+                    target
+                        .trim()
+                        .trim_start_matches('<')
+                        .trim_end_matches('>')
+                        .to_string()
+                })
+        })
+}
+
+fn api_error(method: &Method, path: &str, status: StatusCode, text: &str) -> OktaError {
+    let body: Value = serde_json::from_str(text).unwrap_or_else(|_| json!({}));
+    let causes: Vec<&str> = body["errorCauses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["errorSummary"].as_str())
+        .collect();
+    OktaError::Api {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: status.as_u16(),
+        code: body["errorCode"].as_str().unwrap_or("none").to_string(),
+        summary: body["errorSummary"]
+            .as_str()
+            .unwrap_or("no error summary")
+            .to_string(),
+        causes: if causes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", causes.join("; "))
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_link_is_found_among_others() {
+        let mut h = HeaderMap::new();
+        h.append(
+            "link",
+            "<https://acme.okta.com/api/v1/groups?limit=2>; rel=\"self\""
+                .parse()
+                .unwrap(),
+        );
+        h.append(
+            "link",
+            "<https://acme.okta.com/api/v1/groups?after=00g2&limit=2>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://acme.okta.com/api/v1/groups?after=00g2&limit=2")
+        );
+        let mut one = HeaderMap::new();
+        one.append(
+            "link",
+            "<https://a/x>; rel=\"self\", <https://a/y>; rel=\"next\""
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(next_link(&one).as_deref(), Some("https://a/y"));
+    }
+
+    #[test]
+    fn a_secret_never_prints() {
+        let s = Secret::new("00abcSECRETtoken");
+        assert!(!format!("{s:?}").contains("SECRET"));
+        let c = Client::new("https://acme.okta.com", s, Retries::default()).unwrap();
+        assert!(!format!("{c:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn okta_errors_carry_code_summary_and_causes() {
+        let e = api_error(
+            &Method::POST,
+            "/api/v1/groups/rules",
+            StatusCode::BAD_REQUEST,
+            r#"{"errorCode":"E0000001","errorSummary":"Api validation failed: name","errorCauses":[{"errorSummary":"name: too long"}]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "okta POST /api/v1/groups/rules: HTTP 400 E0000001: Api validation failed: name (name: too long)"
+        );
+        assert!(!e.is_retryable());
+    }
+}

@@ -1,0 +1,653 @@
+//! A stateful fake of the Okta Management API endpoints autofed uses, with Okta's semantics:
+//! generated ids, `search` and `q` filters, `Link` header pagination, full-replace `PUT` on
+//! apps, group rules created `INACTIVE`, the 50-character rule name limit, `E0000001` /
+//! `E0000007` / `E0000011` errors, `429 E0000047` with rate-limit headers when asked to, and
+//! the `SSWS` token check. Every exchange is recorded so a contract test can check it against
+//! `../shared/okta-openapi/management-minimal.yaml`.
+
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderMap, Method, StatusCode},
+    response::Response,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::{net::TcpListener, task::JoinHandle};
+
+/// One request and its answer, as the contract test reads them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// HTTP method, lowercase.
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Query parameters.
+    pub query: BTreeMap<String, String>,
+    /// Request body, if any.
+    pub request: Option<Value>,
+    /// Response status.
+    pub status: u16,
+    /// Response content type.
+    pub content_type: String,
+    /// Response body (JSON, or a string for XML).
+    pub response: Value,
+}
+
+#[derive(Default)]
+struct Data {
+    groups: BTreeMap<String, Value>,
+    rules: BTreeMap<String, Value>,
+    apps: BTreeMap<String, Value>,
+    app_groups: BTreeMap<(String, String), Value>,
+    next: u64,
+    throttle: usize,
+    server_errors: usize,
+    exchanges: Vec<Exchange>,
+}
+
+struct OktaState {
+    token: String,
+    base: Mutex<String>,
+    page_size: usize,
+    metadata: String,
+    data: Mutex<Data>,
+}
+
+/// A running fake Okta org; stopped when dropped.
+pub struct OktaFake {
+    /// `http://127.0.0.1:<port>`, the org URL.
+    pub url: String,
+    state: Arc<OktaState>,
+    task: JoinHandle<()>,
+}
+
+impl OktaFake {
+    /// Starts a fake org that accepts `token` and answers lists in pages of `page_size`.
+    pub async fn start(token: &str, page_size: usize) -> OktaFake {
+        let metadata =
+            std::fs::read_to_string(crate::root().join("tests/sandbox/okta-metadata.xml"))
+                .expect("metadata");
+        let state = Arc::new(OktaState {
+            token: token.to_string(),
+            base: Mutex::new(String::new()),
+            page_size,
+            metadata,
+            data: Mutex::new(Data::default()),
+        });
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind okta fake");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        *state.base.lock().unwrap() = url.clone();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("okta fake serves");
+        });
+        OktaFake { url, state, task }
+    }
+
+    /// Answers the next `n` requests with `429 E0000047`.
+    pub fn throttle(&self, n: usize) {
+        self.state.data.lock().unwrap().throttle = n;
+    }
+
+    /// Answers the next `n` requests with `500`.
+    pub fn fail(&self, n: usize) {
+        self.state.data.lock().unwrap().server_errors = n;
+    }
+
+    /// Every exchange so far.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.state.data.lock().unwrap().exchanges.clone()
+    }
+
+    /// Exchanges that changed state (every method but GET).
+    pub fn writes(&self) -> Vec<String> {
+        self.exchanges()
+            .into_iter()
+            .filter(|e| e.method != "get")
+            .map(|e| format!("{} {}", e.method.to_uppercase(), e.path))
+            .collect()
+    }
+
+    /// The groups, by id.
+    pub fn groups(&self) -> BTreeMap<String, Value> {
+        self.state.data.lock().unwrap().groups.clone()
+    }
+
+    /// The group rules, by id.
+    pub fn rules(&self) -> BTreeMap<String, Value> {
+        self.state.data.lock().unwrap().rules.clone()
+    }
+
+    /// Creates a group directly (setup), returning its id.
+    pub fn seed_group(&self, name: &str, description: &str) -> String {
+        let mut data = self.state.data.lock().unwrap();
+        new_group(
+            &mut data,
+            &json!({ "name": name, "description": description }),
+        )
+    }
+}
+
+impl Drop for OktaFake {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    // Good enough for a fake: a fixed date with the seconds of the day.
+    format!(
+        "2026-11-23T{:02}:{:02}:{:02}.000Z",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn new_id(data: &mut Data, prefix: &str) -> String {
+    data.next += 1;
+    format!("{prefix}{:017}", data.next)
+}
+
+fn new_group(data: &mut Data, profile: &Value) -> String {
+    let id = new_id(data, "00g");
+    let group = json!({
+        "id": id,
+        "created": now(),
+        "lastUpdated": now(),
+        "lastMembershipUpdated": now(),
+        "objectClass": ["okta:user_group"],
+        "type": "OKTA_GROUP",
+        "profile": profile_of(profile),
+        "_links": {}
+    });
+    data.groups.insert(id.clone(), group);
+    id
+}
+
+fn error(
+    status: StatusCode,
+    code: &str,
+    summary: &str,
+    causes: Vec<String>,
+) -> (StatusCode, Value) {
+    (
+        status,
+        json!({
+            "errorCode": code,
+            "errorSummary": summary,
+            "errorLink": code,
+            "errorId": "oaeFakeErrorId000000000",
+            "errorCauses": causes.into_iter().map(|c| json!({ "errorSummary": c })).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// A group profile as Okta keeps it: `description` only when one was given.
+fn profile_of(given: &Value) -> Value {
+    let mut profile = json!({ "name": given["name"] });
+    if let Some(d) = given.get("description").filter(|d| d.is_string()) {
+        profile["description"] = d.clone();
+    }
+    profile
+}
+
+fn not_found(what: &str, id: &str) -> (StatusCode, Value) {
+    error(
+        StatusCode::NOT_FOUND,
+        "E0000007",
+        &format!("Not found: Resource not found: {id} ({what})"),
+        vec![],
+    )
+}
+
+/// Okta's `search` expressions for the attributes autofed filters on: `profile.name eq "x"`,
+/// `profile.name sw "x"`, `type eq "OKTA_GROUP"`, joined with `and`.
+fn search_matches(expr: &str, item: &Value) -> bool {
+    expr.split(" and ").all(|clause| {
+        let mut parts = clause.trim().splitn(3, ' ');
+        let (Some(attr), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+            return false;
+        };
+        let value = value.trim_matches('"');
+        let have = attr
+            .split('.')
+            .fold(item, |v, k| &v[k])
+            .as_str()
+            .unwrap_or_default();
+        match op {
+            "eq" => have == value,
+            "sw" => have.starts_with(value),
+            _ => false,
+        }
+    })
+}
+
+struct Page {
+    items: Vec<Value>,
+    next_after: Option<String>,
+}
+
+fn page(
+    items: Vec<(String, Value)>,
+    query: &BTreeMap<String, String>,
+    default_size: usize,
+) -> Page {
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(default_size)
+        .clamp(1, 200);
+    let start = match query.get("after") {
+        Some(after) => items
+            .iter()
+            .position(|(id, _)| id > after)
+            .unwrap_or(items.len()),
+        None => 0,
+    };
+    let slice: Vec<_> = items.into_iter().skip(start).collect();
+    let more = slice.len() > limit;
+    let items: Vec<(String, Value)> = slice.into_iter().take(limit).collect();
+    Page {
+        next_after: more
+            .then(|| items.last().map(|(id, _)| id.clone()))
+            .flatten(),
+        items: items.into_iter().map(|(_, v)| v).collect(),
+    }
+}
+
+async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+    let request: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let path = parts.uri.path().to_string();
+    let query: BTreeMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| {
+                    let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                        .decode_utf8_lossy()
+                        .into_owned();
+                    (k.to_string(), v)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let base = state.base.lock().unwrap().clone();
+    let (status, content_type, response, link) = answer(
+        &state,
+        &parts.method,
+        &parts.headers,
+        &path,
+        &query,
+        request.as_ref(),
+        &base,
+    );
+    let mut data = state.data.lock().unwrap();
+    data.exchanges.push(Exchange {
+        method: parts.method.as_str().to_lowercase(),
+        path: path.clone(),
+        query: query.clone(),
+        request: request.clone(),
+        status: status.as_u16(),
+        content_type: content_type.to_string(),
+        response: response.clone(),
+    });
+    drop(data);
+    let mut out = Response::builder()
+        .status(status)
+        .header("content-type", content_type);
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let reset = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+            + 1;
+        out = out
+            .header("x-rate-limit-limit", "600")
+            .header("x-rate-limit-remaining", "0")
+            .header("x-rate-limit-reset", reset.to_string());
+    }
+    for l in link {
+        out = out.header("link", l);
+    }
+    let body = match &response {
+        Value::Null => Body::empty(),
+        Value::String(xml) if content_type != "application/json" => Body::from(xml.clone()),
+        other => Body::from(other.to_string()),
+    };
+    out.body(body).expect("okta response")
+}
+
+type Answer = (StatusCode, &'static str, Value, Vec<String>);
+
+fn json_answer((status, body): (StatusCode, Value)) -> Answer {
+    (status, "application/json", body, vec![])
+}
+
+fn list_answer(page: Page, base: &str, path: &str, query: &BTreeMap<String, String>) -> Answer {
+    let mut keep: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| *k != "after")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let encode = |pairs: &[(String, String)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let mut links = vec![format!("<{base}{path}?{}>; rel=\"self\"", encode(&keep))];
+    if let Some(after) = page.next_after {
+        keep.push(("after".into(), after));
+        links.push(format!("<{base}{path}?{}>; rel=\"next\"", encode(&keep)));
+    }
+    (
+        StatusCode::OK,
+        "application/json",
+        Value::Array(page.items),
+        links,
+    )
+}
+
+fn answer(
+    state: &OktaState,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    body: Option<&Value>,
+    base: &str,
+) -> Answer {
+    let mut data = state.data.lock().unwrap();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth != format!("SSWS {}", state.token) {
+        return json_answer(error(
+            StatusCode::UNAUTHORIZED,
+            "E0000011",
+            "Invalid token provided",
+            vec![],
+        ));
+    }
+    if data.throttle > 0 {
+        data.throttle -= 1;
+        return json_answer(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "E0000047",
+            "API call exceeded rate limit due to too many requests.",
+            vec![],
+        ));
+    }
+    if data.server_errors > 0 {
+        data.server_errors -= 1;
+        return json_answer(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "E0000009",
+            "Internal Server Error",
+            vec![],
+        ));
+    }
+    let segments: Vec<&str> = path.trim_start_matches("/api/v1/").split('/').collect();
+    let body = body.cloned().unwrap_or(Value::Null);
+    match (method.as_str(), segments.as_slice()) {
+        ("GET", ["groups"]) => {
+            let items: Vec<(String, Value)> = data
+                .groups
+                .iter()
+                .filter(|(_, g)| query.get("search").is_none_or(|s| search_matches(s, g)))
+                .filter(|(_, g)| {
+                    query.get("q").is_none_or(|q| {
+                        g["profile"]["name"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_lowercase()
+                            .starts_with(&q.to_lowercase())
+                    })
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            list_answer(page(items, query, state.page_size), base, path, query)
+        }
+        ("POST", ["groups"]) => {
+            let name = body["profile"]["name"].as_str().unwrap_or_default();
+            if name.is_empty() {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: profile",
+                    vec!["name: The field cannot be left blank".into()],
+                ));
+            }
+            let id = new_group(&mut data, &body["profile"]);
+            json_answer((StatusCode::OK, data.groups[&id].clone()))
+        }
+        ("GET", ["groups", id]) if *id != "rules" => match data.groups.get(*id) {
+            Some(g) => json_answer((StatusCode::OK, g.clone())),
+            None => json_answer(not_found("UserGroup", id)),
+        },
+        ("DELETE", ["groups", id]) if *id != "rules" => {
+            if data.groups.remove(*id).is_none() {
+                return json_answer(not_found("UserGroup", id));
+            }
+            data.app_groups.retain(|(_, g), _| g != id);
+            (
+                StatusCode::NO_CONTENT,
+                "application/json",
+                Value::Null,
+                vec![],
+            )
+        }
+        ("GET", ["groups", "rules"]) => {
+            let items: Vec<(String, Value)> = data
+                .rules
+                .iter()
+                .filter(|(_, r)| {
+                    query
+                        .get("search")
+                        .is_none_or(|s| r["name"].as_str().unwrap_or_default().contains(s.as_str()))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            list_answer(page(items, query, state.page_size), base, path, query)
+        }
+        ("POST", ["groups", "rules"]) => {
+            let name = body["name"].as_str().unwrap_or_default();
+            if name.is_empty() || name.chars().count() > 50 {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: name",
+                    vec!["name: Name must be between 1 and 50 characters.".into()],
+                ));
+            }
+            let id = new_id(&mut data, "0pr");
+            let mut rule = body.clone();
+            rule["id"] = json!(id);
+            rule["type"] = json!("group_rule");
+            rule["status"] = json!("INACTIVE");
+            rule["created"] = json!(now());
+            rule["lastUpdated"] = json!(now());
+            data.rules.insert(id.clone(), rule.clone());
+            json_answer((StatusCode::OK, rule))
+        }
+        ("POST", ["groups", "rules", id, "lifecycle", "activate"]) => match data.rules.get_mut(*id)
+        {
+            Some(rule) => {
+                rule["status"] = json!("ACTIVE");
+                (
+                    StatusCode::NO_CONTENT,
+                    "application/json",
+                    Value::Null,
+                    vec![],
+                )
+            }
+            None => json_answer(not_found("GroupRule", id)),
+        },
+        ("DELETE", ["groups", "rules", id]) => {
+            match data.rules.get(*id).map(|r| r["status"] == "ACTIVE") {
+                None => json_answer(not_found("GroupRule", id)),
+                // NB: Okta refuses to delete an active rule; it must be deactivated first.
+                Some(true) => json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: status",
+                    vec!["status: Cannot delete an active rule.".into()],
+                )),
+                // NB: the contract answers a rule deletion with 202 Accepted.
+                Some(false) => {
+                    data.rules.remove(*id);
+                    (
+                        StatusCode::ACCEPTED,
+                        "application/json",
+                        Value::Null,
+                        vec![],
+                    )
+                }
+            }
+        }
+        ("POST", ["groups", "rules", id, "lifecycle", "deactivate"]) => {
+            match data.rules.get_mut(*id) {
+                Some(rule) => {
+                    rule["status"] = json!("INACTIVE");
+                    (
+                        StatusCode::NO_CONTENT,
+                        "application/json",
+                        Value::Null,
+                        vec![],
+                    )
+                }
+                None => json_answer(not_found("GroupRule", id)),
+            }
+        }
+        ("GET", ["apps", app]) => match data.apps.get(*app) {
+            Some(a) => json_answer((StatusCode::OK, a.clone())),
+            None => json_answer(not_found("AppInstance", app)),
+        },
+        ("GET", ["apps", app, "sso", "saml", "metadata"]) => {
+            let Some(kid) = data
+                .apps
+                .get(*app)
+                .map(|a| a["credentials"]["signing"]["kid"].clone())
+            else {
+                return json_answer(not_found("AppInstance", app));
+            };
+            // The signing key is named by `kid`, which the contract requires.
+            if query.get("kid").map(String::as_str) != kid.as_str() {
+                return json_answer(error(
+                    StatusCode::NOT_FOUND,
+                    "E0000007",
+                    "Not found: Resource not found: kid (AppInstanceKey)",
+                    vec![],
+                ));
+            }
+            let xml = state.metadata.replace("exk1sandbox0AWSfed0x7", app);
+            (
+                StatusCode::OK,
+                "application/xml",
+                Value::String(xml),
+                vec![],
+            )
+        }
+        ("GET", ["apps", app, "groups"]) => {
+            if !data.apps.contains_key(*app) {
+                return json_answer(not_found("AppInstance", app));
+            }
+            let items: Vec<(String, Value)> = data
+                .app_groups
+                .iter()
+                .filter(|((a, _), _)| a == app)
+                .map(|((_, g), v)| (g.clone(), v.clone()))
+                .collect();
+            list_answer(page(items, query, state.page_size), base, path, query)
+        }
+        ("PUT", ["apps", app, "groups", group]) => {
+            if !data.apps.contains_key(*app) {
+                return json_answer(not_found("AppInstance", app));
+            }
+            if !data.groups.contains_key(*group) {
+                return json_answer(not_found("UserGroup", group));
+            }
+            let assignment = json!({
+                "id": group,
+                "priority": body.get("priority").cloned().unwrap_or(json!(0)),
+                "profile": body.get("profile").cloned().unwrap_or(json!({})),
+                "_links": {}
+            });
+            data.app_groups
+                .insert((app.to_string(), group.to_string()), assignment.clone());
+            json_answer((StatusCode::OK, assignment))
+        }
+        ("GET", ["apps", app, "groups", group]) => {
+            match data.app_groups.get(&(app.to_string(), group.to_string())) {
+                Some(a) => json_answer((StatusCode::OK, a.clone())),
+                None => json_answer(not_found("ApplicationGroupAssignment", group)),
+            }
+        }
+        ("DELETE", ["apps", app, "groups", group]) => match data
+            .app_groups
+            .remove(&(app.to_string(), group.to_string()))
+        {
+            Some(_) => (
+                StatusCode::NO_CONTENT,
+                "application/json",
+                Value::Null,
+                vec![],
+            ),
+            None => json_answer(not_found("ApplicationGroupAssignment", group)),
+        },
+        _ => json_answer(error(
+            StatusCode::NOT_FOUND,
+            "E0000022",
+            &format!("The endpoint does not support the provided HTTP method: {method} {path}"),
+            vec![],
+        )),
+    }
+}
+
+impl OktaFake {
+    /// Creates an app directly (setup): a SAML app named `name` with `label`, returning its id.
+    pub fn seed_app(&self, name: &str, label: &str) -> String {
+        let mut data = self.state.data.lock().unwrap();
+        let id = new_id(&mut data, "0oa");
+        let app = json!({
+            "id": id,
+            "name": name,
+            "label": label,
+            "status": "ACTIVE",
+            "signOnMode": "SAML_2_0",
+            "created": now(),
+            "lastUpdated": now(),
+            "settings": { "app": {} },
+            "credentials": { "signing": { "kid": format!("kid-{id}") } },
+            "_links": {}
+        });
+        data.apps.insert(id.clone(), app);
+        id
+    }
+}

@@ -1,0 +1,322 @@
+//! autofed's Okta client against the stateful Okta fake, and every exchange between them
+//! checked against Okta's published contract (`../shared/okta-openapi/management-minimal.yaml`).
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use autofed::okta::{Client, Retries, Secret};
+use autofed_tests::{function::target_dir, okta::OktaFake, root};
+use reqwest::Method;
+use serde_json::json;
+
+const TOKEN: &str = "00TESTtokenNeverLogged-9f8e7d6c5b4a";
+
+fn client(fake: &OktaFake, token: &str) -> Client {
+    let retries = Retries {
+        attempts: 4,
+        base_delay: Duration::from_millis(20),
+        max_rate_limit_wait: Duration::from_secs(5),
+    };
+    Client::new(&fake.url, Secret::new(token), retries).unwrap()
+}
+
+/// Runs the contract check over `exchanges`; its exit status and output.
+fn contract(name: &str, exchanges: &[autofed_tests::okta::Exchange]) -> (bool, String) {
+    let dir = target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file: PathBuf = dir.join(format!("okta-{name}-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = exchanges
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let spec = root().join("../shared/okta-openapi/management-minimal.yaml");
+    let out = Command::new(root().join(".testbed/venv/bin/python"))
+        .arg(root().join("tests/testbed/okta_contract.py"))
+        .arg(&spec)
+        .arg(&file)
+        .output()
+        .expect("run the contract check (tests/run.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn lists_follow_the_link_header_across_pages() {
+    let fake = OktaFake::start(TOKEN, 2).await;
+    for i in 0..5 {
+        fake.seed_group(
+            &format!("aws#acme-dev#Role{i}#222222222222"),
+            "managed by autofed",
+        );
+    }
+    fake.seed_group("Engineering", "not ours");
+    let groups = client(&fake, TOKEN)
+        .list("/api/v1/groups?search=profile.name%20sw%20%22aws%23%22")
+        .await
+        .unwrap();
+    assert_eq!(groups.len(), 5);
+    let pages: Vec<_> = fake
+        .exchanges()
+        .iter()
+        .map(|e| e.query.get("after").cloned())
+        .collect();
+    assert_eq!(pages.len(), 3, "three pages of at most two");
+    assert_eq!(pages[0], None);
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_and_server_errors_are_retried() {
+    let fake = OktaFake::start(TOKEN, 200).await;
+    fake.seed_group("aws#acme-dev#Admin#222222222222", "x");
+    fake.throttle(1);
+    let okta = client(&fake, TOKEN);
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    fake.fail(2);
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    let statuses: Vec<u16> = fake.exchanges().iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [429, 200, 500, 500, 200]);
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_a_clear_error_that_does_not_carry_the_token() {
+    let fake = OktaFake::start(TOKEN, 200).await;
+    let wrong = "00WRONGtokenAlsoSecret-1a2b3c";
+    let err = client(&fake, wrong)
+        .write(
+            Method::POST,
+            "/api/v1/groups",
+            Some(&json!({ "profile": { "name": "aws#x#Admin#222222222222" } })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("E0000011"));
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("Invalid token provided"), "{shown}");
+    assert!(!shown.contains(wrong) && !shown.contains(TOKEN), "{shown}");
+    assert!(fake.groups().is_empty(), "nothing changed");
+    assert_eq!(fake.exchanges().len(), 1, "an auth failure is not retried");
+}
+
+#[tokio::test]
+async fn okta_error_codes_and_causes_are_surfaced() {
+    let fake = OktaFake::start(TOKEN, 200).await;
+    let okta = client(&fake, TOKEN);
+    let long = "aws#a-very-long-account-alias#PowerUsers#222222222222";
+    let err = okta
+        .write(
+            Method::POST,
+            "/api/v1/groups/rules",
+            Some(&json!({ "type": "group_rule", "name": long })),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("E0000001"));
+    assert!(
+        err.to_string().contains("between 1 and 50 characters"),
+        "{err}"
+    );
+    assert_eq!(
+        okta.get("/api/v1/groups/00gDoesNotExist").await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_token_comes_from_secrets_manager_as_text_or_json() {
+    let session = autofed_tests::moto::session().await;
+    let conf = autofed_tests::sdk_config(&session.moto.url);
+    let sm = aws_sdk_secretsmanager::Client::new(&conf);
+    sm.create_secret()
+        .name("autofed/okta-plain")
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    sm.create_secret()
+        .name("autofed/okta-json")
+        .secret_string(json!({ "apiToken": TOKEN, "orgUrl": "https://acme.okta.com" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    let fake = OktaFake::start(TOKEN, 200).await;
+    for id in ["autofed/okta-plain", "autofed/okta-json"] {
+        let token = Client::token_from_secret(&sm, id).await.unwrap();
+        assert!(!format!("{token:?}").contains(TOKEN));
+        let okta = Client::new(&fake.url, token, Retries::default()).unwrap();
+        assert!(
+            okta.list("/api/v1/groups").await.unwrap().is_empty(),
+            "{id}"
+        );
+    }
+    let err = Client::token_from_secret(&sm, "autofed/missing")
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("autofed/missing")
+            && err.to_string().contains("ResourceNotFoundException"),
+        "{err}"
+    );
+}
+
+/// The client's requests and the fake's responses over every operation autofed uses conform
+/// to Okta's published contract; and the check fails on a response that does not.
+#[tokio::test]
+async fn every_exchange_conforms_to_the_okta_contract() {
+    let fake = OktaFake::start(TOKEN, 2).await;
+    let app = fake.seed_app("amazon_aws", "AWS Account Federation");
+    let okta = client(&fake, TOKEN);
+    let group = okta
+        .write(
+            Method::POST,
+            "/api/v1/groups",
+            Some(&json!({ "profile": { "name": "aws#acme-dev#Admin#222222222222", "description": "managed by autofed" } })),
+        )
+        .await
+        .unwrap();
+    let gid = group["id"].as_str().unwrap().to_string();
+    for i in 0..4 {
+        okta.write(
+            Method::POST,
+            "/api/v1/groups",
+            Some(&json!({ "profile": { "name": format!("aws#acme-dev#R{i}#222222222222") } })),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        okta.list("/api/v1/groups?search=profile.name%20sw%20%22aws%23%22")
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
+    assert!(
+        okta.get(&format!("/api/v1/groups/{gid}"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    okta.write(
+        Method::PUT,
+        &format!("/api/v1/apps/{app}/groups/{gid}"),
+        Some(&json!({ "priority": 0, "profile": { "role": "Admin", "samlRoles": ["Admin"] } })),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        okta.list(&format!("/api/v1/apps/{app}/groups"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        okta.get(&format!("/api/v1/apps/{app}/groups/{gid}"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let app_object = okta
+        .get(&format!("/api/v1/apps/{app}"))
+        .await
+        .unwrap()
+        .expect("the app");
+    let kid = app_object["credentials"]["signing"]["kid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let metadata = okta
+        .get_text(&format!("/api/v1/apps/{app}/sso/saml/metadata?kid={kid}"))
+        .await
+        .unwrap();
+    assert!(metadata.contains("EntityDescriptor"));
+    let rule = okta
+        .write(
+            Method::POST,
+            "/api/v1/groups/rules",
+            Some(&json!({
+                "type": "group_rule",
+                "name": "autofed acme-dev Admin",
+                "conditions": { "expression": { "type": "urn:okta:expression:1.0", "value": "isMemberOfAnyGroup(\"00gPlatformAdmins0000\")" } },
+                "actions": { "assignUserToGroups": { "groupIds": [gid.clone()] } }
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rule["status"], "INACTIVE", "rules are created inactive");
+    let rid = rule["id"].as_str().unwrap().to_string();
+    okta.write(
+        Method::POST,
+        &format!("/api/v1/groups/rules/{rid}/lifecycle/activate"),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(fake.rules()[&rid]["status"], "ACTIVE");
+    assert_eq!(
+        okta.list("/api/v1/groups/rules?limit=2")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    okta.write(
+        Method::POST,
+        &format!("/api/v1/groups/rules/{rid}/lifecycle/deactivate"),
+        None,
+    )
+    .await
+    .unwrap();
+    okta.delete(&format!("/api/v1/groups/rules/{rid}"))
+        .await
+        .unwrap();
+    okta.delete(&format!("/api/v1/apps/{app}/groups/{gid}"))
+        .await
+        .unwrap();
+    okta.delete(&format!("/api/v1/groups/{gid}")).await.unwrap();
+    okta.delete(&format!("/api/v1/groups/{gid}")).await.unwrap(); // gone already: still fine
+
+    // Error answers the contract documents: 429 and 404. (A 400 needs a request that breaks
+    // the contract, which the check rightly refuses; it has its own test above.)
+    fake.throttle(1);
+    assert!(
+        okta.get(&format!("/api/v1/groups/{gid}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let statuses: Vec<u16> = fake.exchanges().iter().map(|e| e.status).collect();
+    assert!(
+        statuses.contains(&429) && statuses.contains(&404),
+        "{statuses:?}"
+    );
+
+    let exchanges = fake.exchanges();
+    let (ok, report) = contract("all", &exchanges);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains(&format!("{} exchanges, 0 failures", exchanges.len())),
+        "{report}"
+    );
+
+    // The check can fail: a group whose type is not one Okta defines.
+    let mut tampered = exchanges.clone();
+    let first_post = tampered
+        .iter_mut()
+        .find(|e| e.method == "post" && e.path == "/api/v1/groups")
+        .unwrap();
+    first_post.response["type"] = json!("NOT_A_GROUP_TYPE");
+    let (ok, report) = contract("tampered", &tampered);
+    assert!(
+        !ok,
+        "a non-conforming response must fail the check: {report}"
+    );
+    assert!(
+        report.contains("1 failures") && report.contains("NOT_A_GROUP_TYPE"),
+        "{report}"
+    );
+}
