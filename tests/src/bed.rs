@@ -51,6 +51,13 @@ impl Bed {
         }
     }
 
+    /// Adds the account the tests onboard, `payments-staging` in `Workloads/Dev`, with `tags`.
+    pub async fn new_account(&mut self, tags: &[(&str, &str)]) -> String {
+        self.sandbox
+            .add_account(&self.aws, "payments-staging", "Dev", tags)
+            .await
+    }
+
     /// The sandbox configuration (`tests/sandbox/autofed.toml`) with moto's ids filled in,
     /// edited by `edit`.
     pub fn config_text(&self, edit: impl FnOnce(String) -> String) -> String {

@@ -17,7 +17,8 @@ use serde_json::Value;
 
 const MANAGED: (&str, &str) = ("autofed:managed-by", "autofed");
 
-async fn report(bed: &Bed, config: &str, account: &str, mode: Mode) -> Report {
+/// Onboards `account` in-process and returns its report.
+async fn onboard_report(bed: &Bed, config: &str, account: &str, mode: Mode) -> Report {
     let ctx = bed.context(config);
     match onboard::onboard(&ctx, &AccountId::parse(account).unwrap(), mode)
         .await
@@ -48,10 +49,7 @@ fn decode(doc: &str) -> Value {
 #[tokio::test]
 async fn a_new_account_gets_its_provider_roles_and_matching_assignments() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
-        .await;
+    let id = bed.new_account(&[("team", "payments")]).await;
     let ctx = bed.context(&bed.config_text(|c| c));
 
     let response = bed
@@ -182,13 +180,10 @@ async fn a_new_account_gets_its_provider_roles_and_matching_assignments() {
 #[tokio::test]
 async fn the_report_counts_one_write_per_action_and_a_rerun_writes_nothing() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
-        .await;
+    let id = bed.new_account(&[("team", "payments")]).await;
     let config = bed.config_text(|c| c);
 
-    let first = report(&bed, &config, &id, Mode::Apply).await;
+    let first = onboard_report(&bed, &config, &id, Mode::Apply).await;
     assert_within_session_policy(&first);
     // alias, provider, 3 roles + 3 attachments + 1 inline policy, 2 assignments
     assert_eq!(first.actions.len(), 11, "{:#?}", first.actions);
@@ -201,7 +196,7 @@ async fn the_report_counts_one_write_per_action_and_a_rerun_writes_nothing() {
     );
 
     bed.proxy.clear_calls();
-    let second = report(&bed, &config, &id, Mode::Apply).await;
+    let second = onboard_report(&bed, &config, &id, Mode::Apply).await;
     assert!(second.actions.is_empty(), "{:#?}", second.actions);
     assert_eq!(second.calls.writes, 0);
     assert_eq!(
@@ -329,10 +324,7 @@ async fn moving_an_account_into_prod_adds_the_prod_assignment() {
 #[tokio::test]
 async fn an_unmanaged_role_is_reported_as_a_conflict_and_left_unchanged() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
     let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#;
     iam.create_role()
@@ -352,7 +344,7 @@ async fn an_unmanaged_role_is_reported_as_a_conflict_and_left_unchanged() {
         .role
         .unwrap();
 
-    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
     let conflicts: Vec<_> = report
         .actions
         .iter()
@@ -401,10 +393,7 @@ async fn an_unmanaged_role_is_reported_as_a_conflict_and_left_unchanged() {
 #[tokio::test]
 async fn an_unmanaged_saml_provider_is_a_conflict_and_no_role_trusts_it() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
     let foreign =
         std::fs::read_to_string(autofed_tests::root().join("tests/sandbox/okta-metadata.xml"))
@@ -417,7 +406,7 @@ async fn an_unmanaged_saml_provider_is_a_conflict_and_no_role_trusts_it() {
         .await
         .unwrap();
 
-    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
     let kinds: Vec<_> = report
         .actions
         .iter()
@@ -460,12 +449,9 @@ async fn an_unmanaged_saml_provider_is_a_conflict_and_no_role_trusts_it() {
 #[tokio::test]
 async fn dry_run_plans_everything_and_writes_nothing() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
-        .await;
+    let id = bed.new_account(&[("team", "payments")]).await;
     let config = bed.config_text(|c| format!("dry_run = true\n{c}"));
-    let plan = report(&bed, &config, &id, Mode::Plan).await;
+    let plan = onboard_report(&bed, &config, &id, Mode::Plan).await;
     assert_eq!(plan.actions.len(), 11);
     assert!(plan.actions.iter().all(|a| a.status == Status::Planned));
     assert_eq!(plan.calls.writes, 0);
@@ -569,10 +555,7 @@ async fn malformed_events_go_to_the_dead_letter_queue_and_touch_nothing() {
 #[tokio::test]
 async fn a_not_yet_assumable_account_is_retried_then_requeued_then_onboarded() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let ctx = bed.context(&bed.config_text(|c| c));
     bed.proxy.inject(Fault::sts_access_denied(3));
 
@@ -623,10 +606,7 @@ async fn a_not_yet_assumable_account_is_retried_then_requeued_then_onboarded() {
 #[tokio::test]
 async fn an_account_that_never_becomes_assumable_goes_to_the_dead_letter_queue() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let ctx = bed.context(&bed.config_text(|c| c));
     bed.proxy.inject(Fault::sts_access_denied(usize::MAX));
     bed.work
@@ -652,10 +632,7 @@ async fn an_account_that_never_becomes_assumable_goes_to_the_dead_letter_queue()
 #[tokio::test]
 async fn assignment_creations_stay_within_the_in_flight_limit() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     // Six assignments for one account: 3 permission sets x 2 groups, at most 2 in flight.
     let mut rules = String::from("[identity_center]\nmax_in_flight = 2\n");
     for ps in autofed_tests::fixtures::PERMISSION_SETS {
@@ -674,7 +651,7 @@ async fn assignment_creations_stay_within_the_in_flight_limit() {
         "CreateAccountAssignment",
         std::time::Duration::from_millis(300),
     );
-    let report = report(&bed, &config, &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &config, &id, Mode::Apply).await;
     assert_eq!(
         report.calls.by_operation["SSO Admin:CreateAccountAssignment"],
         6
@@ -702,10 +679,7 @@ async fn serve_metadata(body: String) -> (String, tokio::task::JoinHandle<()>) {
 #[tokio::test]
 async fn metadata_from_a_url_becomes_the_provider_and_a_bad_one_touches_nothing() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let metadata =
         std::fs::read_to_string(autofed_tests::root().join("tests/sandbox/okta-metadata.xml"))
             .unwrap()
@@ -733,7 +707,7 @@ async fn metadata_from_a_url_becomes_the_provider_and_a_bad_one_touches_nothing(
     assert_eq!(bed.writes(), Vec::<String>::new());
     bad_server.abort();
 
-    let report = report(&bed, &with_url(&url), &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &with_url(&url), &id, Mode::Apply).await;
     assert_eq!(report.failed(), 0);
     let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
     let doc = iam
@@ -753,11 +727,8 @@ async fn metadata_from_a_url_becomes_the_provider_and_a_bad_one_touches_nothing(
 #[tokio::test]
 async fn changed_metadata_updates_the_managed_provider_and_nothing_else() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
-    report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let id = bed.new_account(&[]).await;
+    onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
 
     let dir = autofed_tests::function::target_dir().join("testbed");
     std::fs::create_dir_all(&dir).unwrap();
@@ -782,7 +753,7 @@ async fn changed_metadata_updates_the_managed_provider_and_nothing_else() {
         )
     });
     bed.proxy.clear_calls();
-    let second = report(&bed, &config, &id, Mode::Apply).await;
+    let second = onboard_report(&bed, &config, &id, Mode::Apply).await;
     let kinds: Vec<_> = second
         .actions
         .iter()
@@ -807,10 +778,7 @@ fn status_rewrite(operation: &str, times: usize, to: &str) -> Rewrite {
 #[tokio::test]
 async fn assignments_are_polled_until_identity_center_says_succeeded() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
-        .await;
+    let id = bed.new_account(&[("team", "payments")]).await;
     // As Identity Center does: IN_PROGRESS on creation and on the first status read.
     bed.proxy.rewrite(status_rewrite(
         "CreateAccountAssignment",
@@ -822,7 +790,7 @@ async fn assignments_are_polled_until_identity_center_says_succeeded() {
         2,
         "\"Status\": \"IN_PROGRESS\"",
     ));
-    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
     assert!(
         report.actions.iter().all(|a| a.status == Status::Applied),
         "{:#?}",
@@ -838,10 +806,7 @@ async fn assignments_are_polled_until_identity_center_says_succeeded() {
 #[tokio::test]
 async fn a_failed_assignment_is_reported_with_its_reason_and_left_for_a_retry() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
-        .await;
+    let id = bed.new_account(&[("team", "payments")]).await;
     bed.proxy.rewrite(status_rewrite(
         "CreateAccountAssignment",
         2,
@@ -877,10 +842,7 @@ async fn a_failed_assignment_is_reported_with_its_reason_and_left_for_a_retry() 
 async fn in_one_batch_each_message_meets_its_own_fate() {
     let mut bed = Bed::new().await;
     let ready = bed.sandbox.accounts["payments-dev"].clone();
-    let waiting = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let waiting = bed.new_account(&[]).await;
     let ctx = bed.context(&bed.config_text(|c| c));
     bed.proxy
         .inject(Fault::sts_access_denied(usize::MAX).matching(&waiting));
@@ -929,10 +891,7 @@ async fn in_one_batch_each_message_meets_its_own_fate() {
 #[tokio::test]
 async fn a_write_whose_answer_was_lost_is_recognised_as_done_on_retry() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     // The provider and a role are created in moto, but autofed hears "already exists", as if a
     // first attempt had succeeded and its answer was lost.
     bed.proxy.inject(
@@ -953,7 +912,7 @@ async fn a_write_whose_answer_was_lost_is_recognised_as_done_on_retry() {
         )
         .after_forwarding(),
     );
-    let report = report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
     assert!(
         report.actions.iter().all(|a| a.status == Status::Applied),
         "{:#?}",
@@ -983,20 +942,14 @@ async fn a_write_whose_answer_was_lost_is_recognised_as_done_on_retry() {
         3
     );
     // And the next run finds nothing to do.
-    assert!(report_again(&bed, &id).await.actions.is_empty());
-}
-
-async fn report_again(bed: &Bed, id: &str) -> Report {
-    report(bed, &bed.config_text(|c| c), id, Mode::Apply).await
+    let again = onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
+    assert!(again.actions.is_empty());
 }
 
 #[tokio::test]
 async fn adopt_takes_over_a_same_named_role_and_corrects_it() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let iam = aws_sdk_iam::Client::new(&bed.member(&id).await);
     let theirs = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"sts:AssumeRole"}]}"#;
     iam.create_role()
@@ -1008,7 +961,7 @@ async fn adopt_takes_over_a_same_named_role_and_corrects_it() {
         .unwrap();
 
     let config = bed.config_text(|c| format!("adopt = true\n{c}"));
-    let report = report(&bed, &config, &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &config, &id, Mode::Apply).await;
     assert_within_session_policy(&report);
     let admin: Vec<_> = report
         .actions
@@ -1038,24 +991,17 @@ async fn adopt_takes_over_a_same_named_role_and_corrects_it() {
     let trust = decode(role.assume_role_policy_document().unwrap());
     assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRoleWithSAML");
     assert!(
-        report_again_with(&bed, &config, &id)
+        onboard_report(&bed, &config, &id, Mode::Apply)
             .await
             .actions
             .is_empty()
     );
 }
 
-async fn report_again_with(bed: &Bed, config: &str, id: &str) -> Report {
-    report(bed, config, id, Mode::Apply).await
-}
-
 #[tokio::test]
 async fn a_taken_alias_is_refused_once_and_dead_lettered_with_the_reason() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let ctx = bed.context(&bed.config_text(|c| c));
     bed.proxy.inject(Fault::iam_error(
         "CreateAccountAlias",
@@ -1110,16 +1056,13 @@ async fn an_event_for_the_management_account_is_skipped() {
 #[tokio::test]
 async fn a_control_tower_account_is_reached_through_the_fallback_role() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[])
-        .await;
+    let id = bed.new_account(&[]).await;
     let config = bed
         .config_text(|c| format!("fallback_execution_roles = [\"AWSControlTowerExecution\"]\n{c}"));
     // The account has no OrganizationAccountAccessRole: STS denies it, every time.
     bed.proxy
         .inject(Fault::sts_access_denied(usize::MAX).matching("OrganizationAccountAccessRole"));
-    let report = report(&bed, &config, &id, Mode::Apply).await;
+    let report = onboard_report(&bed, &config, &id, Mode::Apply).await;
     assert_eq!(report.failed(), 0);
     let assumed: Vec<_> = bed
         .proxy

@@ -26,10 +26,7 @@ fn sqs_event(body: &str, receipt_handle: &str) -> Value {
 #[tokio::test]
 async fn the_built_function_onboards_an_account_through_the_runtime_api() {
     let mut bed = Bed::new().await;
-    let id = bed
-        .sandbox
-        .add_account(&bed.aws, "payments-staging", "Dev", &[("team", "payments")])
-        .await;
+    let id = bed.new_account(&[("team", "payments")]).await;
     let dir = target_dir().join("testbed");
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join(format!("runtime-api-{}.toml", std::process::id()));
