@@ -2,10 +2,10 @@
 //! bad message fails only itself.
 //!
 //! What happens to a record that does not succeed depends on its error's
-//! [`Disposition`](crate::error::Disposition): bad input goes to the dead-letter queue at once
-//! (retrying cannot help, and it touches nothing); a not-ready account is re-queued with a
-//! growing delay, until `retry.max_deliveries`; anything else is reported as a batch item
-//! failure for the queue to redeliver, bounded by the queue's redrive policy.
+//! [`Disposition`](crate::error::Disposition): bad input and writes AWS refuses go to the
+//! dead-letter queue at once with the reason (retrying cannot help); a not-ready account is
+//! re-queued with a growing delay, until `retry.max_deliveries`; anything else is reported as a
+//! batch item failure for the queue to redeliver, bounded by the queue's redrive policy.
 
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +17,7 @@ use crate::{
     aws::queue,
     error::{Disposition, Error, backoff},
     events::{self, AccountEvent},
-    onboard::{self, Outcome},
+    onboard,
     report::Mode,
 };
 
@@ -55,10 +55,16 @@ pub async fn handle(
 /// Hands a record back to the queue for another invocation, visible again at once.
 async fn defer(ctx: &Context, record: &SqsMessage) {
     warn!("not started: too little time left in this invocation; handed back to the queue");
+    hand_back(ctx, record, Duration::ZERO).await;
+}
+
+/// Makes a record visible again after `delay`; the caller reports it as a batch item failure,
+/// so Lambda leaves it in the queue.
+async fn hand_back(ctx: &Context, record: &SqsMessage, delay: Duration) {
     if let Some(handle) = record.receipt_handle.as_deref()
-        && let Err(e) = queue::delay(&ctx.sqs, &ctx.queues, handle, Duration::ZERO).await
+        && let Err(e) = queue::delay(&ctx.sqs, &ctx.queues, handle, delay).await
     {
-        warn!(error = %e, "could not hand the message back; it returns after the queue's visibility timeout");
+        warn!(error = %e, "could not set the message's visibility; it returns after the queue's visibility timeout");
     }
 }
 
@@ -80,11 +86,7 @@ async fn handle_record(ctx: &Context, record: &SqsMessage) -> bool {
                 .unwrap_or(1u32);
             let retry = &ctx.config.retry;
             if deliveries >= retry.max_deliveries {
-                let (Error::NotReady { account_id, reason }
-                | Error::GaveUp {
-                    account_id, reason, ..
-                }) = err
-                else {
+                let Error::NotReady { account_id, reason } = err else {
                     unreachable!("only NotReady is RetryLater")
                 };
                 let gave_up = Error::GaveUp {
@@ -100,11 +102,7 @@ async fn handle_record(ctx: &Context, record: &SqsMessage) -> bool {
                 deliveries,
             );
             warn!(error = %err, deliveries, delay_seconds = delay.as_secs(), "not ready; re-queued with a delay");
-            if let Some(handle) = record.receipt_handle.as_deref()
-                && let Err(e) = queue::delay(&ctx.sqs, &ctx.queues, handle, delay).await
-            {
-                warn!(error = %e, "could not delay the message; it returns after the queue's visibility timeout");
-            }
+            hand_back(ctx, record, delay).await;
             false
         }
         Disposition::Retry => {
@@ -134,15 +132,9 @@ async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
     } else {
         Mode::Apply
     };
-    let outcome = onboard::onboard(ctx, account_id, mode).await?;
-    match outcome.error() {
+    match onboard::onboard(ctx, account_id, mode).await?.error() {
         Some(e) => Err(e),
-        None => {
-            if let Outcome::Inactive { .. } = outcome {
-                info!(account_id = %account_id, "inactive account skipped");
-            }
-            Ok(())
-        }
+        None => Ok(()),
     }
 }
 

@@ -30,6 +30,11 @@ fn contract(name: &str, exchanges: &[autofed_tests::okta::Exchange]) -> (bool, S
         .collect();
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     let spec = root().join("../shared/okta-openapi/management-minimal.yaml");
+    assert!(
+        spec.exists(),
+        "{} is missing: Okta's contract is read from the shared/ folder beside the checkout",
+        spec.display()
+    );
     let out = Command::new(root().join(".testbed/venv/bin/python"))
         .arg(root().join("tests/testbed/okta_contract.py"))
         .arg(&spec)
