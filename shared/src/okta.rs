@@ -1,13 +1,46 @@
-//! The Okta Management API client: API token (`SSWS`) from Secrets Manager, pagination through
-//! the `Link` header, `429` honoured through `X-Rate-Limit-Reset`, server errors retried with
-//! backoff, and Okta's `errorCode` / `errorSummary` surfaced in errors. The token never reaches
-//! a log, a report or an error: it lives in a [`Secret`], whose `Debug` prints nothing.
+//! The Okta Management API client: an API token (`SSWS`) from Secrets Manager, or an OAuth 2.0
+//! service app (client credentials with `private_key_jwt`, Okta's recommended alternative);
+//! pagination through the `Link` header, `429` honoured through `X-Rate-Limit-Reset`, server
+//! errors retried with backoff, and Okta's `errorCode` / `errorSummary` surfaced in errors.
+//! Credentials never reach a log, a report or an error: they live in [`Secret`]s, whose
+//! `Debug` prints nothing.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
 
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
+use tokio::sync::Mutex;
 use tracing::warn;
+
+/// How autofed authenticates to Okta.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// An API token, sent as `Authorization: SSWS <token>`.
+    ApiToken(Secret),
+    /// An OAuth 2.0 service app: access tokens from `/oauth2/v1/token` by client credentials,
+    /// the client authenticated by a JWT signed with its private key (`private_key_jwt`).
+    ServiceApp(ServiceApp),
+}
+
+/// An Okta OAuth 2.0 service app.
+#[derive(Debug, Clone)]
+pub struct ServiceApp {
+    /// The app's client id.
+    pub client_id: String,
+    /// The id of the public key registered with the app (the JWT's `kid`), if any.
+    pub key_id: Option<String>,
+    /// The app's RSA private key, PEM.
+    pub private_key: Secret,
+    /// Scopes to request, e.g. `okta.apps.manage okta.groups.manage`.
+    pub scopes: Vec<String>,
+}
+
+/// The scopes autofed needs.
+pub const SCOPES: [&str; 2] = ["okta.apps.manage", "okta.groups.manage"];
 
 /// A credential, kept out of every `Debug` and `Display`.
 #[derive(Clone)]
@@ -113,9 +146,11 @@ impl Default for Retries {
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
-    token: Secret,
+    credentials: Credentials,
     http: reqwest::Client,
     retries: Retries,
+    /// A service app's access token and when to stop using it.
+    access: Arc<Mutex<Option<(Secret, Instant)>>>,
 }
 
 /// A response body with the `Link` to the next page, if any.
@@ -128,6 +163,15 @@ struct Answer {
 impl Client {
     /// A client for `org_url` (`https://acme.okta.com`) with an API token.
     pub fn new(org_url: &str, token: Secret, retries: Retries) -> Result<Self, OktaError> {
+        Self::with_credentials(org_url, Credentials::ApiToken(token), retries)
+    }
+
+    /// A client for `org_url` with either kind of credentials.
+    pub fn with_credentials(
+        org_url: &str,
+        credentials: Credentials,
+        retries: Retries,
+    ) -> Result<Self, OktaError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .https_only(org_url.starts_with("https://"))
@@ -141,10 +185,90 @@ impl Client {
             })?;
         Ok(Self {
             base: org_url.trim_end_matches('/').to_string(),
-            token,
+            credentials,
             http,
             retries,
+            access: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// The `Authorization` header value for the next request.
+    async fn authorization(&self) -> Result<String, OktaError> {
+        let app = match &self.credentials {
+            Credentials::ApiToken(token) => return Ok(format!("SSWS {}", token.expose())),
+            Credentials::ServiceApp(app) => app,
+        };
+        let mut access = self.access.lock().await;
+        if let Some((token, until)) = access.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(format!("Bearer {}", token.expose()));
+        }
+        let (token, lifetime) = self.request_access_token(app).await?;
+        // Renewed a minute early, so that no request goes out with a token about to lapse.
+        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
+        let header = format!("Bearer {}", token.expose());
+        *access = Some((token, until));
+        Ok(header)
+    }
+
+    /// Client credentials with `private_key_jwt`
+    /// (https://developer.okta.com/docs/guides/implement-oauth-for-okta-serviceapp/).
+    async fn request_access_token(
+        &self,
+        app: &ServiceApp,
+    ) -> Result<(Secret, Duration), OktaError> {
+        let path = "/oauth2/v1/token";
+        let token_url = format!("{}{path}", self.base);
+        let fail = |problem: String| OktaError::Transport {
+            method: "POST".into(),
+            path: path.into(),
+            problem,
+        };
+        let assertion = client_assertion(app, &token_url).map_err(fail)?;
+        let scope = app.scopes.join(" ");
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("scope", scope.as_str()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.expose()),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect::<Vec<_>>()
+        .join("&");
+        let resp = self
+            .http
+            .post(&token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or_else(|_| json!({}));
+        if !status.is_success() {
+            return Err(OktaError::Api {
+                method: "POST".into(),
+                path: path.into(),
+                status: status.as_u16(),
+                code: body["error"].as_str().unwrap_or("none").to_string(),
+                summary: body["error_description"]
+                    .as_str()
+                    .unwrap_or("no description")
+                    .to_string(),
+                causes: String::new(),
+            });
+        }
+        let token = body["access_token"]
+            .as_str()
+            .ok_or_else(|| fail("the token response has no access_token".into()))?;
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        Ok((Secret::new(token), lifetime))
     }
 
     /// Reads the API token from Secrets Manager: the secret string is the token itself, or a
@@ -267,7 +391,7 @@ impl Client {
             let mut req = self
                 .http
                 .request(method.clone(), url)
-                .header("authorization", format!("SSWS {}", self.token.expose()))
+                .header("authorization", self.authorization().await?)
                 .header("accept", "application/json");
             if let Some(b) = body {
                 req = req.json(b);
@@ -318,6 +442,31 @@ impl Client {
             attempt += 1;
         }
     }
+}
+
+/// The signed JWT a service app authenticates with: issuer and subject its client id, audience
+/// the token endpoint, valid for five minutes, with a unique `jti`.
+fn client_assertion(app: &ServiceApp, token_url: &str) -> Result<Secret, String> {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?;
+    let claims = json!({
+        "iss": app.client_id,
+        "sub": app.client_id,
+        "aud": token_url,
+        "iat": now.as_secs(),
+        "exp": now.as_secs() + 300,
+        "jti": format!("{}-{}", now.as_nanos(), std::process::id()),
+    });
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = app.key_id.clone();
+    // NB: the key's own error text never includes the key; it is still kept out of messages.
+    let key = EncodingKey::from_rsa_pem(app.private_key.expose().as_bytes())
+        .map_err(|_| "the service app's private key is not an RSA key in PEM".to_string())?;
+    jsonwebtoken::encode(&header, &claims, &key)
+        .map(Secret::new)
+        .map_err(|_| "could not sign the client assertion".to_string())
 }
 
 /// For a `429`: how long until `X-Rate-Limit-Reset` (epoch seconds), plus a little.

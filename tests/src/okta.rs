@@ -48,6 +48,8 @@ struct Data {
     apps: BTreeMap<String, Value>,
     app_groups: BTreeMap<(String, String), Value>,
     next: u64,
+    service_apps: BTreeMap<String, String>,
+    access_tokens: BTreeMap<String, String>,
     throttle: usize,
     server_errors: usize,
     exchanges: Vec<Exchange>,
@@ -92,6 +94,21 @@ impl OktaFake {
             axum::serve(listener, app).await.expect("okta fake serves");
         });
         OktaFake { url, state, task }
+    }
+
+    /// Registers an OAuth 2.0 service app: its client id and its public key (PEM).
+    pub fn register_service_app(&self, client_id: &str, public_key_pem: &str) {
+        self.state
+            .data
+            .lock()
+            .unwrap()
+            .service_apps
+            .insert(client_id.into(), public_key_pem.into());
+    }
+
+    /// How many access tokens the token endpoint has issued.
+    pub fn tokens_issued(&self) -> usize {
+        self.state.data.lock().unwrap().access_tokens.len()
     }
 
     /// Answers the next `n` requests with `429 E0000047`.
@@ -291,6 +308,14 @@ async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
         })
         .unwrap_or_default();
     let base = state.base.lock().unwrap().clone();
+    if parts.method == Method::POST && path == "/oauth2/v1/token" {
+        let (status, body) = token(&state, &base, &bytes);
+        return Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("token response");
+    }
     let (status, content_type, response, link) = answer(
         &state,
         &parts.method,
@@ -387,7 +412,10 @@ fn answer(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if auth != format!("SSWS {}", state.token) {
+    let bearer_ok = auth
+        .strip_prefix("Bearer ")
+        .is_some_and(|t| data.access_tokens.contains_key(t));
+    if auth != format!("SSWS {}", state.token) && !bearer_ok {
         return json_answer(error(
             StatusCode::UNAUTHORIZED,
             "E0000011",
@@ -650,4 +678,76 @@ impl OktaFake {
         data.apps.insert(id.clone(), app);
         id
     }
+}
+
+/// `POST /oauth2/v1/token`, client credentials with `private_key_jwt`: the assertion must be
+/// signed by the registered key, with the client id as issuer and subject and the token
+/// endpoint as audience. Errors are OAuth's (`invalid_client`, `invalid_request`).
+fn token(state: &OktaState, base: &str, body: &[u8]) -> (StatusCode, Value) {
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+    let form: BTreeMap<String, String> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| {
+            let v = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            (k.to_string(), v)
+        })
+        .collect();
+    let oauth_error = |code: &str, description: &str| {
+        (
+            if code == "invalid_client" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            json!({ "error": code, "error_description": description }),
+        )
+    };
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || form.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+    {
+        return oauth_error(
+            "invalid_request",
+            "client_credentials with a jwt-bearer client assertion is required",
+        );
+    }
+    let Some(assertion) = form.get("client_assertion") else {
+        return oauth_error("invalid_request", "client_assertion is required");
+    };
+    let unverified = jsonwebtoken::dangerous::insecure_decode::<Value>(assertion.as_bytes());
+    let Some(client_id) = unverified
+        .ok()
+        .and_then(|d| d.claims["sub"].as_str().map(str::to_string))
+    else {
+        return oauth_error("invalid_client", "The client_assertion is not a JWT.");
+    };
+    let mut data = state.data.lock().unwrap();
+    let Some(public) = data.service_apps.get(&client_id).cloned() else {
+        return oauth_error("invalid_client", "The client is not registered.");
+    };
+    let Ok(key) = DecodingKey::from_rsa_pem(public.as_bytes()) else {
+        return oauth_error("invalid_client", "The registered key is not usable.");
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[format!("{base}/oauth2/v1/token")]);
+    validation.set_issuer(&[client_id.as_str()]);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    if decode::<Value>(assertion.as_bytes(), &key, &validation).is_err() {
+        return oauth_error(
+            "invalid_client",
+            "The client_assertion signature is invalid.",
+        );
+    }
+    data.next += 1;
+    let access_token = format!("fake-access-{:012}", data.next);
+    let scope = form.get("scope").cloned().unwrap_or_default();
+    data.access_tokens
+        .insert(access_token.clone(), scope.clone());
+    (
+        StatusCode::OK,
+        json!({ "token_type": "Bearer", "expires_in": 3600, "access_token": access_token, "scope": scope }),
+    )
 }

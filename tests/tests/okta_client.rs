@@ -325,3 +325,85 @@ async fn every_exchange_conforms_to_the_okta_contract() {
         "{report}"
     );
 }
+
+/// A fresh RSA key pair (private PKCS#8 PEM, public SPKI PEM), made by openssl for the test.
+fn key_pair(name: &str) -> (String, String) {
+    let dir = target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let private = dir.join(format!("{name}-{}.pem", std::process::id()));
+    let public = dir.join(format!("{name}-{}.pub.pem", std::process::id()));
+    let run = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .status()
+            .expect("openssl");
+        assert!(status.success(), "openssl {args:?}");
+    };
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        private.to_str().unwrap(),
+    ]);
+    run(&[
+        "pkey",
+        "-in",
+        private.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    (
+        std::fs::read_to_string(private).unwrap(),
+        std::fs::read_to_string(public).unwrap(),
+    )
+}
+
+fn service_app(private_key: &str) -> autofed::okta::Credentials {
+    autofed::okta::Credentials::ServiceApp(autofed::okta::ServiceApp {
+        client_id: "0oaServiceAppAutofed1".into(),
+        key_id: Some("autofed-key-1".into()),
+        private_key: Secret::new(private_key),
+        scopes: autofed::okta::SCOPES.map(String::from).to_vec(),
+    })
+}
+
+#[tokio::test]
+async fn a_service_app_gets_one_access_token_with_a_signed_assertion_and_uses_it() {
+    let fake = OktaFake::start(TOKEN, 200).await;
+    let (private, public) = key_pair("service-app");
+    fake.register_service_app("0oaServiceAppAutofed1", &public);
+    fake.seed_group("aws#acme-dev#Admin#222222222222", "x");
+    let okta =
+        Client::with_credentials(&fake.url, service_app(&private), Retries::default()).unwrap();
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    assert_eq!(
+        fake.tokens_issued(),
+        1,
+        "the access token is reused until it nears expiry"
+    );
+    assert!(
+        !format!("{okta:?}").contains("PRIVATE KEY"),
+        "the key never prints"
+    );
+}
+
+#[tokio::test]
+async fn an_assertion_signed_with_the_wrong_key_is_refused_clearly() {
+    let fake = OktaFake::start(TOKEN, 200).await;
+    let (_, registered) = key_pair("registered");
+    let (other_private, _) = key_pair("other");
+    fake.register_service_app("0oaServiceAppAutofed1", &registered);
+    let okta = Client::with_credentials(&fake.url, service_app(&other_private), Retries::default())
+        .unwrap();
+    let err = okta.list("/api/v1/groups").await.unwrap_err();
+    assert_eq!(err.code(), Some("invalid_client"));
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("signature is invalid"), "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    assert_eq!(fake.tokens_issued(), 0);
+}
