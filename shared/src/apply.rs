@@ -34,7 +34,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
     let mut assignments = Vec::new();
     for (i, action) in actions.iter().enumerate() {
         let status = match &action.op {
-            None => Status::skipped(format!("{}: left for a person", action.kind)),
+            None => left_for_a_person(action),
             Some(_) if failed.contains(action.resource.as_str()) => {
                 Status::skipped("an earlier action on this resource failed")
             }
@@ -77,33 +77,34 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
         .collect()
 }
 
+/// The status of an action autofed does not carry out (a conflict, a manual step).
+pub(crate) fn left_for_a_person(action: &Action) -> Status {
+    Status::skipped(format!("{}: left for a person", action.kind))
+}
+
 /// Logs one action's outcome: one JSON line with the account, the action and its status.
 pub(crate) fn log(account_id: &str, action: &Action, status: &Status) {
     let (outcome, reason) = match status {
-        Status::Failed { reason, .. } => ("failed", reason),
-        Status::Skipped { reason } => ("skipped", reason),
-        Status::Applied | Status::Planned => {
-            let outcome = if *status == Status::Applied {
-                "applied"
-            } else {
-                "planned"
-            };
-            info!(
-                account_id,
-                action = %action.kind,
-                resource = %action.resource,
-                status = outcome,
-                "{}", action.summary
-            );
-            return;
-        }
+        Status::Planned => ("planned", None),
+        Status::Applied => ("applied", None),
+        Status::Skipped { reason } => ("skipped", Some(reason)),
+        Status::Failed { reason, .. } => ("failed", Some(reason)),
     };
-    warn!(
-        account_id,
-        action = %action.kind,
-        resource = %action.resource,
-        status = outcome,
-        reason = %reason,
-        "{}", action.summary
-    );
+    match reason {
+        None => info!(
+            account_id,
+            action = %action.kind,
+            resource = %action.resource,
+            status = outcome,
+            "{}", action.summary
+        ),
+        Some(reason) => warn!(
+            account_id,
+            action = %action.kind,
+            resource = %action.resource,
+            status = outcome,
+            reason = %reason,
+            "{}", action.summary
+        ),
+    }
 }

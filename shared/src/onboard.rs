@@ -89,7 +89,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
             .map(|a| {
                 let status = match a.op {
                     Some(_) => Status::Planned,
-                    None => Status::skipped(format!("{}: left for a person", a.kind)),
+                    None => apply::left_for_a_person(a),
                 };
                 apply::log(account_id.as_str(), a, &status);
                 status

@@ -53,6 +53,8 @@ pub enum Op {
     CreateSamlProvider {
         /// Provider name.
         name: String,
+        /// The ARN it will have (to re-read it after "already exists").
+        arn: String,
         /// Metadata document.
         metadata: Arc<str>,
     },
@@ -266,6 +268,7 @@ fn plan_provider(
             format!("create SAML provider {}", p.name),
             Some(Op::CreateSamlProvider {
                 name: p.name.clone(),
+                arn: p.arn.clone(),
                 metadata: p.metadata.clone(),
             }),
         ));

@@ -136,7 +136,11 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
                 .await
                 .map_err(err("CreateAccountAlias"))?;
         }
-        Op::CreateSamlProvider { name, metadata } => {
+        Op::CreateSamlProvider {
+            name,
+            arn,
+            metadata,
+        } => {
             let res = iam
                 .create_saml_provider()
                 .name(name)
@@ -151,8 +155,7 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
                 {
                     return Err(err("CreateSAMLProvider")(e));
                 }
-                let arn = provider_arn(iam, name).await?;
-                let seen = saml_provider(iam, &arn).await?;
+                let seen = saml_provider(iam, arn).await?;
                 if !seen.is_some_and(|p| desired::is_managed(&p.tags)) {
                     return Err(already_exists("SAML provider", name));
                 }
@@ -281,22 +284,6 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
         }
     }
     Ok(())
-}
-
-async fn provider_arn(iam: &Client, name: &str) -> Result<String> {
-    let out = iam
-        .list_saml_providers()
-        .send()
-        .await
-        .map_err(|e| Error::aws("iam", "ListSAMLProviders", e))?;
-    let suffix = format!(":saml-provider/{name}");
-    Ok(out
-        .saml_provider_list
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|p| p.arn)
-        .find(|arn| arn.ends_with(&suffix))
-        .unwrap_or_default())
 }
 
 fn err<E>(operation: &'static str) -> impl FnOnce(SdkError<E, HttpResponse>) -> Error

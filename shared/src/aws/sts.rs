@@ -23,7 +23,6 @@ pub const MEMBER_ACTIONS: &[&str] = &[
     "iam:ListAccountAliases",
     "iam:CreateAccountAlias",
     "iam:GetSAMLProvider",
-    "iam:ListSAMLProviders",
     "iam:CreateSAMLProvider",
     "iam:UpdateSAMLProvider",
     "iam:TagSAMLProvider",
