@@ -8,17 +8,26 @@ use tracing::{info, warn};
 
 use crate::{
     aws::{iam, sso},
+    desired::Principal,
     error::Error,
+    observe::AssignmentTarget,
+    okta::{self, apply::Created},
     plan::{Action, Op},
     report::Status,
 };
 
 /// The clients a plan's operations need.
 pub struct Clients<'a> {
-    /// IAM in the member account.
-    pub iam: &'a aws_sdk_iam::Client,
+    /// IAM in the member account (none when the plan has no IAM operations).
+    pub iam: Option<&'a aws_sdk_iam::Client>,
     /// Identity Center in the management account.
     pub sso_admin: &'a aws_sdk_ssoadmin::Client,
+    /// Identity Center's identity store, where pushed groups are looked up.
+    pub identity_store: &'a aws_sdk_identitystore::Client,
+    /// Okta, when configured.
+    pub okta: Option<&'a okta::Client>,
+    /// The identity store's id, once the Identity Center instance is known.
+    pub identity_store_id: Option<String>,
     /// How long to poll one assignment creation.
     pub assignment_timeout: Duration,
     /// Assignment creations in flight at once.
@@ -32,6 +41,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
     let mut statuses: Vec<Option<Status>> = vec![None; actions.len()];
     let mut failed: BTreeSet<&str> = BTreeSet::new();
     let mut assignments = Vec::new();
+    let created = Created::default();
     for (i, action) in actions.iter().enumerate() {
         let status = match &action.op {
             None => left_for_a_person(action),
@@ -39,10 +49,34 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
                 Status::skipped("an earlier action on this resource failed")
             }
             Some(Op::CreateAccountAssignment { target }) => {
-                assignments.push((i, target));
+                assignments.push((i, None, target));
                 continue;
             }
-            Some(op) => match iam::apply(clients.iam, op).await {
+            Some(Op::AssignPushedGroup { group, target }) => {
+                assignments.push((i, Some(group.as_str()), target));
+                continue;
+            }
+            Some(Op::Okta(op)) => {
+                let res = match clients.okta {
+                    Some(client) => okta::apply::apply(client, op, &created).await,
+                    None => unreachable!("Okta operations are planned only with an Okta client"),
+                };
+                match res {
+                    Ok(()) => Status::Applied,
+                    Err(e) => {
+                        failed.insert(&action.resource);
+                        Status::failed(&Error::Okta(e))
+                    }
+                }
+            }
+            Some(op) => match iam::apply(
+                clients
+                    .iam
+                    .expect("IAM operations are planned with a member session"),
+                op,
+            )
+            .await
+            {
                 Ok(()) => Status::Applied,
                 Err(e) => {
                     failed.insert(&action.resource);
@@ -53,16 +87,14 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
         log(account_id, action, &status);
         statuses[i] = Some(status);
     }
-    let done: Vec<(usize, Result<(), Error>)> = stream::iter(assignments)
-        .map(|(i, target)| async move {
-            (
-                i,
-                sso::create_assignment(clients.sso_admin, target, clients.assignment_timeout).await,
-            )
-        })
-        .buffer_unordered(clients.max_in_flight)
-        .collect()
-        .await;
+    let done: Vec<(usize, Result<(), Error>)> =
+        stream::iter(assignments)
+            .map(|(i, pushed, target)| async move {
+                (i, assign(clients, account_id, pushed, target).await)
+            })
+            .buffer_unordered(clients.max_in_flight)
+            .collect()
+            .await;
     for (i, res) in done {
         let status = match res {
             Ok(()) => Status::Applied,
@@ -75,6 +107,34 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
         .into_iter()
         .map(|s| s.expect("every action has a status"))
         .collect()
+}
+
+/// Creates one assignment; a pushed group is looked up first, and is not ready (retried
+/// later) while Okta has not pushed it.
+async fn assign(
+    clients: &Clients<'_>,
+    account_id: &str,
+    pushed: Option<&str>,
+    target: &AssignmentTarget,
+) -> Result<(), Error> {
+    let Some(group) = pushed else {
+        return sso::create_assignment(clients.sso_admin, target, clients.assignment_timeout).await;
+    };
+    let Some(store) = clients.identity_store_id.as_deref() else {
+        unreachable!("a pushed group's assignment is planned only with a resolved instance")
+    };
+    let principal = Principal::OktaGroup(group.to_string());
+    let Some(id) = sso::principal_id(clients.identity_store, store, &principal).await? else {
+        return Err(Error::NotReady {
+            account_id: account_id.to_string(),
+            reason: format!("Okta has not pushed group {group:?} to IAM Identity Center yet"),
+        });
+    };
+    let target = AssignmentTarget {
+        principal_id: id,
+        ..target.clone()
+    };
+    sso::create_assignment(clients.sso_admin, &target, clients.assignment_timeout).await
 }
 
 /// The status of an action autofed does not carry out (a conflict, a manual step).

@@ -132,7 +132,11 @@ async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
     } else {
         Mode::Apply
     };
-    match onboard::onboard(ctx, account_id, mode).await?.error() {
+    let outcome = match event {
+        AccountEvent::Departed { .. } => onboard::remove(ctx, account_id, mode).await?,
+        _ => onboard::onboard(ctx, account_id, mode).await?,
+    };
+    match outcome.error() {
         Some(e) => Err(e),
         None => Ok(()),
     }

@@ -39,6 +39,10 @@ impl Call {
     /// Whether the call changes state. `Get*`, `List*` and `Describe*` only read, and so do
     /// STS's credential calls, which create nothing.
     pub fn is_write(&self) -> bool {
+        // Okta calls are named by method and path (`GET /api/v1/groups`).
+        if let Some((method, _)) = self.operation.split_once(' ') {
+            return method != "GET";
+        }
         let read = ["Get", "List", "Describe"]
             .iter()
             .any(|p| self.operation.starts_with(p));
@@ -96,6 +100,15 @@ pub async fn scope<F: Future>(fut: F) -> (F::Output, Arc<CallLog>) {
     let log = Arc::new(CallLog::default());
     let out = RUN.scope(log.clone(), fut).await;
     (out, log)
+}
+
+/// Records a call made outside the AWS SDK (Okta's HTTP API) in the current run's log.
+pub fn record(service: &str, operation: &str) {
+    let call = Call {
+        service: service.to_string(),
+        operation: operation.to_string(),
+    };
+    let _outside_a_run = RUN.try_with(|log| log.record(call));
 }
 
 /// The interceptor that records each call into the current run's log. Calls made outside a

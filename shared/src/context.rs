@@ -5,8 +5,9 @@ use tokio::sync::OnceCell;
 
 use crate::{
     aws::{clients, queue::Queues, sso, sts::partition_of},
-    config::{Config, ConfigError},
+    config::{Config, ConfigError, OktaMode},
     error::Result,
+    okta,
     saml::MetadataSource,
 };
 
@@ -35,8 +36,13 @@ pub struct Context {
     pub sqs: aws_sdk_sqs::Client,
     /// The queues this function works from.
     pub queues: Queues,
-    /// The IdP metadata.
-    pub metadata: MetadataSource,
+    /// The IdP metadata, when it comes from the configuration (with Okta in group-mapping or
+    /// app-per-account mode it comes from the Okta app instead).
+    pub metadata: Option<MetadataSource>,
+    /// Secrets Manager, for the Okta credentials.
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// Okta, when configured (see [`Context::connect_okta`]).
+    pub okta: Option<okta::Client>,
     /// The Identity Center instance, discovered on first use.
     pub instance: OnceCell<sso::Instance>,
     /// The function's own account (the management account), learned on first use.
@@ -54,12 +60,28 @@ impl Context {
             dead_letter_url: env_var(DLQ_URL_ENV)?,
         };
         let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        Self::new(config, aws, queues)
+        let mut ctx = Self::new(config, aws, queues)?;
+        ctx.connect_okta().await?;
+        Ok(ctx)
+    }
+
+    /// Builds the Okta client the configuration describes, reading its credentials from
+    /// Secrets Manager once, at init.
+    pub async fn connect_okta(&mut self) -> Result<()> {
+        if let Some(config) = &self.config.okta {
+            self.okta = Some(
+                okta::Client::from_config(config, &self.secrets, okta::Retries::default()).await?,
+            );
+        }
+        Ok(())
     }
 
     /// Builds the context from parts.
     pub fn new(config: Config, aws: SdkConfig, queues: Queues) -> Result<Self> {
-        let metadata = MetadataSource::from_config(&config.saml, &config.base_dir)?;
+        let metadata = match config.okta_mode() {
+            OktaMode::None => Some(MetadataSource::from_config(&config.saml, &config.base_dir)?),
+            OktaMode::GroupMapping | OktaMode::AppPerAccount => None,
+        };
         let partition = partition_of(aws.region().map(|r| r.as_ref()).unwrap_or("us-east-1"));
         Ok(Self {
             organizations: clients::organizations(&aws),
@@ -67,6 +89,8 @@ impl Context {
             sso_admin: clients::sso_admin(&aws),
             identity_store: clients::identity_store(&aws),
             sqs: clients::sqs(&aws),
+            secrets: clients::secrets_manager(&aws),
+            okta: None,
             partition,
             config,
             aws,

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::{
     config::{Config, render_account},
     ids::AccountId,
+    okta::{self, desired::OktaDesired},
     policy,
     target::Account,
 };
@@ -36,6 +37,12 @@ pub struct Desired {
     pub roles: Vec<DesiredRole>,
     /// The Identity Center assignments, in configuration order.
     pub assignments: Vec<AssignmentSpec>,
+    /// What autofed keeps in Okta for the account, when an `[okta]` section is configured.
+    pub okta: Option<OktaDesired>,
+    /// The Okta app that pushes groups to Identity Center, if configured.
+    pub okta_push_app: Option<String>,
+    /// Whether autofed creates missing push mappings.
+    pub create_push_mappings: bool,
 }
 
 /// The account's SAML provider.
@@ -78,6 +85,17 @@ pub enum Principal {
     Group(String),
     /// A user, by user name.
     User(String),
+    /// A group Okta pushes to Identity Center, by its name (the pushed group's display name).
+    OktaGroup(String),
+}
+
+impl Principal {
+    /// The group's display name or the user's user name.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::Group(n) | Principal::User(n) | Principal::OktaGroup(n) => n,
+        }
+    }
 }
 
 impl std::fmt::Display for Principal {
@@ -85,6 +103,7 @@ impl std::fmt::Display for Principal {
         match self {
             Principal::Group(n) => write!(f, "group {n:?}"),
             Principal::User(n) => write!(f, "user {n:?}"),
+            Principal::OktaGroup(n) => write!(f, "Okta group {n:?}"),
         }
     }
 }
@@ -119,7 +138,7 @@ pub fn for_account(
         "arn:{partition}:iam::{}:saml-provider/{}",
         account.id, config.saml.provider_name
     );
-    let roles = config
+    let roles: Vec<DesiredRole> = config
         .roles
         .iter()
         .filter(|r| r.accounts.as_ref().is_none_or(|s| s.matches(account)))
@@ -150,10 +169,11 @@ pub fn for_account(
         .iter()
         .filter(|rule| rule.accounts.matches(account))
         .map(|rule| AssignmentSpec {
-            principal: match (&rule.group, &rule.user) {
-                (Some(g), _) => Principal::Group(g.clone()),
-                (None, Some(u)) => Principal::User(u.clone()),
-                (None, None) => unreachable!("validated at load"),
+            principal: match (&rule.group, &rule.user, &rule.okta_group) {
+                (Some(g), _, _) => Principal::Group(g.clone()),
+                (None, Some(u), _) => Principal::User(u.clone()),
+                (None, None, Some(o)) => Principal::OktaGroup(o.clone()),
+                (None, None, None) => unreachable!("validated at load"),
             },
             permission_set: rule.permission_set.clone(),
         })
@@ -161,6 +181,10 @@ pub fn for_account(
     // Two rules may select the same pair; it is one assignment.
     let mut seen = BTreeSet::new();
     assignments.retain(|a| seen.insert(a.clone()));
+    let okta = config.okta.as_ref().map(|okta| {
+        let names: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
+        okta::desired::for_account(config, okta, account, &names, partition, &provider_arn)
+    });
     Desired {
         account_id: account.id.clone(),
         alias: config
@@ -172,15 +196,25 @@ pub fn for_account(
             arn: provider_arn,
             metadata,
         },
+        okta,
+        okta_push_app: config
+            .okta
+            .as_ref()
+            .and_then(|o| o.identity_center.as_ref())
+            .map(|ic| ic.app_id.clone()),
+        create_push_mappings: config
+            .okta
+            .as_ref()
+            .and_then(|o| o.identity_center.as_ref())
+            .is_some_and(|ic| ic.create_push_mappings),
         roles,
         assignments,
     }
 }
 
-/// Renders the alias template: `{name}` becomes the account name made alias-safe (lowercase,
-/// runs of other characters turned into one `-`), `{id}` the account id. The result must be
-/// what IAM accepts: 3 to 63 of `a-z`, `0-9` and `-`, not starting or ending with `-`.
-pub fn render_alias(template: &str, name: &str, id: &str) -> Result<String, String> {
+/// An account name made alias-safe: lowercase, runs of other characters turned into one `-`,
+/// none at either end.
+pub fn alias_safe(name: &str) -> String {
     let mut safe = String::new();
     for c in name.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
@@ -189,8 +223,15 @@ pub fn render_alias(template: &str, name: &str, id: &str) -> Result<String, Stri
             safe.push('-');
         }
     }
+    safe.trim_matches('-').to_string()
+}
+
+/// Renders the alias template: `{name}` becomes the account name made alias-safe (lowercase,
+/// runs of other characters turned into one `-`), `{id}` the account id. The result must be
+/// what IAM accepts: 3 to 63 of `a-z`, `0-9` and `-`, not starting or ending with `-`.
+pub fn render_alias(template: &str, name: &str, id: &str) -> Result<String, String> {
     let alias = template
-        .replace("{name}", safe.trim_matches('-'))
+        .replace("{name}", &alias_safe(name))
         .replace("{id}", id);
     let ok = (3..=63).contains(&alias.len())
         && alias

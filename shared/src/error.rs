@@ -82,6 +82,9 @@ pub enum Error {
         /// The failures' reasons, joined.
         reasons: String,
     },
+    /// Okta refused or failed a call, or its state does not fit the configuration.
+    #[error(transparent)]
+    Okta(#[from] crate::okta::OktaError),
     /// Some planned actions failed, at least one of them in a way that may pass.
     #[error("{failed} of {total} actions failed for account {account_id}")]
     Incomplete {
@@ -117,6 +120,10 @@ impl Error {
                 retryable: false, ..
             } => Disposition::DeadLetter,
             Error::NotReady { .. } => Disposition::RetryLater,
+            // NB: a wrong token or a missing app will not mend itself: dead-letter at once,
+            // and redrive once the secret or configuration is fixed.
+            Error::Okta(e) if !e.is_retryable() => Disposition::DeadLetter,
+            Error::Okta(_) => Disposition::Retry,
             Error::Aws { .. } | Error::Metadata { .. } | Error::Incomplete { .. } => {
                 Disposition::Retry
             }

@@ -71,6 +71,14 @@ pub enum AccountEvent {
         /// The account.
         account_id: AccountId,
     },
+    /// An account was closed (`CloseAccount`) or left the organization
+    /// (`RemoveAccountFromOrganization`): plan the removal of what autofed made for it.
+    Departed {
+        /// The account.
+        account_id: AccountId,
+        /// The CloudTrail event name.
+        how: &'static str,
+    },
     /// Tags changed on an OU, root or policy: no account selector reads those.
     OtherResourceTagged {
         /// The tagged resource.
@@ -84,7 +92,8 @@ impl AccountEvent {
         match self {
             AccountEvent::Created { account_id, .. }
             | AccountEvent::Moved { account_id, .. }
-            | AccountEvent::TagsChanged { account_id } => Some(account_id),
+            | AccountEvent::TagsChanged { account_id }
+            | AccountEvent::Departed { account_id, .. } => Some(account_id),
             AccountEvent::CreationFailed { .. } | AccountEvent::OtherResourceTagged { .. } => None,
         }
     }
@@ -96,6 +105,7 @@ impl AccountEvent {
             AccountEvent::CreationFailed { .. } => "account-creation-failed",
             AccountEvent::Moved { .. } => "account-moved",
             AccountEvent::TagsChanged { .. } => "account-tags-changed",
+            AccountEvent::Departed { how, .. } => how,
             AccountEvent::OtherResourceTagged { .. } => "other-resource-tagged",
         }
     }
@@ -157,6 +167,13 @@ struct TagChange {
 }
 
 const SERVICE_EVENT: &str = "AWS Service Event via CloudTrail";
+/// `requestParameters` of `CloseAccount` and `RemoveAccountFromOrganization`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountOnly {
+    account_id: String,
+}
+
 const API_CALL: &str = "AWS API Call via CloudTrail";
 
 /// Parses an EventBridge event (an SQS message body) into what it asks autofed to do.
@@ -210,6 +227,21 @@ pub fn parse(body: &str) -> Result<AccountEvent, EventError> {
                 account_id: account_id(&p.account_id, "detail.requestParameters.accountId")?,
                 from: p.source_parent_id,
                 to: p.destination_parent_id,
+            })
+        }
+        (
+            "aws.organizations",
+            API_CALL,
+            how @ ("CloseAccount" | "RemoveAccountFromOrganization"),
+        ) => {
+            let p: AccountOnly = field(request_parameters(&detail)?, "detail.requestParameters")?;
+            Ok(AccountEvent::Departed {
+                account_id: account_id(&p.account_id, "detail.requestParameters.accountId")?,
+                how: if how == "CloseAccount" {
+                    "CloseAccount"
+                } else {
+                    "RemoveAccountFromOrganization"
+                },
             })
         }
         ("aws.organizations", API_CALL, "TagResource" | "UntagResource") => {
@@ -362,6 +394,20 @@ mod tests {
                 "untag-resource.json",
                 AccountEvent::TagsChanged { account_id: id() },
             ),
+            (
+                "close-account.json",
+                AccountEvent::Departed {
+                    account_id: id(),
+                    how: "CloseAccount",
+                },
+            ),
+            (
+                "remove-account-from-organization.json",
+                AccountEvent::Departed {
+                    account_id: id(),
+                    how: "RemoveAccountFromOrganization",
+                },
+            ),
         ];
         for (file, want) in cases {
             assert_eq!(parse(&sample(file)).unwrap(), want, "{file}");
@@ -377,6 +423,8 @@ mod tests {
             "move-account.json",
             "tag-resource.json",
             "untag-resource.json",
+            "close-account.json",
+            "remove-account-from-organization.json",
         ] {
             let text = sample(file);
             let parsed: EventBridgeEvent<Value> = serde_json::from_str(&text).unwrap();

@@ -9,6 +9,7 @@ use crate::{
     aws::{iam, sso},
     desired::{self, Desired},
     error::Result,
+    okta::observe::OktaObserved,
 };
 
 /// The state of everything autofed maintains in one account.
@@ -22,6 +23,8 @@ pub struct Observed {
     pub roles: BTreeMap<String, ObservedRole>,
     /// One entry per desired assignment, in the same order.
     pub assignments: Vec<ObservedAssignment>,
+    /// What autofed keeps in Okta, when configured.
+    pub okta: Option<OktaObserved>,
 }
 
 /// A SAML provider as IAM describes it.
@@ -75,6 +78,11 @@ pub struct AssignmentTarget {
 pub enum ObservedAssignment {
     /// The principal or permission set does not exist.
     Unresolved(String),
+    /// An Okta group not (yet) pushed to the identity store.
+    NotPushed {
+        /// The assignment, with no principal id.
+        target: AssignmentTarget,
+    },
     /// Resolved; `exists` says whether the assignment is already there.
     Resolved {
         /// The ids.
@@ -90,6 +98,7 @@ pub async fn observe(
     iam_client: &aws_sdk_iam::Client,
     identity_center: &sso::IdentityCenter<'_>,
     desired: &Desired,
+    okta: Option<OktaObserved>,
     adopt: bool,
 ) -> Result<Observed> {
     let aliases = if desired.alias.is_some() {
@@ -115,5 +124,6 @@ pub async fn observe(
         provider,
         roles,
         assignments,
+        okta,
     })
 }

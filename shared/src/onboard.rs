@@ -1,6 +1,6 @@
 //! Onboarding one account: observe, plan, and (unless dry-run) apply.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use tracing::{info, instrument, warn};
 
@@ -11,8 +11,10 @@ use crate::{
     calls, desired,
     error::{Error, Result},
     ids::AccountId,
-    observe, plan,
+    observe, okta,
+    plan::{self, Action, Op},
     report::{Mode, Report, Status},
+    target::Account,
 };
 
 /// What a run did with its account.
@@ -68,8 +70,6 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
             status: account.status,
         });
     }
-    let metadata = ctx.metadata.get().await?;
-    let desired = desired::for_account(&ctx.config, &account, ctx.partition, metadata);
     let session = sts::assume(
         &ctx.sts,
         &ctx.aws,
@@ -80,33 +80,28 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
     )
     .await?;
     let iam = clients::iam(&session);
-    let observed =
-        observe::observe(&iam, &ctx.identity_center(), &desired, ctx.config.adopt).await?;
-    let actions = plan::plan(&desired, &observed, ctx.config.adopt);
-    let statuses = match mode {
-        Mode::Plan => actions
-            .iter()
-            .map(|a| {
-                let status = match a.op {
-                    Some(_) => Status::Planned,
-                    None => apply::left_for_a_person(a),
-                };
-                apply::log(account_id.as_str(), a, &status);
-                status
-            })
-            .collect(),
-        Mode::Apply => {
-            let clients = Clients {
-                iam: &iam,
-                sso_admin: &ctx.sso_admin,
-                assignment_timeout: Duration::from_secs(
-                    ctx.config.retry.assignment_timeout_seconds,
-                ),
-                max_in_flight: ctx.config.identity_center.max_in_flight,
-            };
-            apply::apply(&clients, account_id.as_str(), &actions).await
-        }
-    };
+    let mut plan = read_and_plan(ctx, &account, &iam).await?;
+    let mut actions = Vec::new();
+    let mut statuses = Vec::new();
+    if mode == Mode::Apply && plan.iter().any(creates_app) {
+        // The account's SAML provider takes the Okta app's metadata, which exists only once
+        // the app does: the app is created first, then everything is read and planned again.
+        let (first, _): (Vec<Action>, Vec<Action>) = plan.into_iter().partition(creates_app);
+        let done = apply::apply(&clients(ctx, Some(&iam)), account_id.as_str(), &first).await;
+        let ok = done.iter().all(|s| *s == Status::Applied);
+        actions.extend(first);
+        statuses.extend(done);
+        plan = if ok {
+            read_and_plan(ctx, &account, &iam).await?
+        } else {
+            Vec::new()
+        };
+    }
+    statuses.extend(match mode {
+        Mode::Plan => planned(account_id.as_str(), &plan),
+        Mode::Apply => apply::apply(&clients(ctx, Some(&iam)), account_id.as_str(), &plan).await,
+    });
+    actions.extend(plan);
     let report = Report::new(
         account_id.to_string(),
         account.name,
@@ -117,24 +112,155 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
     Ok(Outcome::Reconciled(Box::new(report)))
 }
 
+fn creates_app(action: &Action) -> bool {
+    matches!(&action.op, Some(Op::Okta(op)) if op.creates_app())
+}
+
+/// Desired state, observation (Okta first: its app supplies the SAML metadata, and a bad
+/// token stops the run before any write), and the plan.
+async fn read_and_plan(
+    ctx: &Context,
+    account: &Account,
+    iam: &aws_sdk_iam::Client,
+) -> Result<Vec<Action>> {
+    let metadata: Arc<str> = match &ctx.metadata {
+        Some(source) => source.get().await?,
+        // Replaced by the app's metadata below; empty only while the app does not exist.
+        None => Arc::from(""),
+    };
+    let mut desired = desired::for_account(&ctx.config, account, ctx.partition, metadata);
+    let okta = match (&ctx.okta, &desired.okta) {
+        (Some(client), Some(d)) => {
+            Some(okta::observe::observe(client, d, desired.okta_push_app.as_deref()).await?)
+        }
+        _ => None,
+    };
+    if let Some(doc) = okta.as_ref().and_then(|o| o.metadata.as_deref()) {
+        desired.provider.metadata = Arc::from(doc);
+    }
+    let observed = observe::observe(
+        iam,
+        &ctx.identity_center(),
+        &desired,
+        okta,
+        ctx.config.adopt,
+    )
+    .await?;
+    Ok(plan::plan(&desired, &observed, ctx.config.adopt))
+}
+
+fn clients<'a>(ctx: &'a Context, iam: Option<&'a aws_sdk_iam::Client>) -> Clients<'a> {
+    Clients {
+        iam,
+        sso_admin: &ctx.sso_admin,
+        identity_store: &ctx.identity_store,
+        okta: ctx.okta.as_ref(),
+        identity_store_id: ctx.instance.get().map(|i| i.identity_store_id.clone()),
+        assignment_timeout: Duration::from_secs(ctx.config.retry.assignment_timeout_seconds),
+        max_in_flight: ctx.config.identity_center.max_in_flight,
+    }
+}
+
+/// The statuses of a plan that is only shown.
+fn planned(account_id: &str, actions: &[Action]) -> Vec<Status> {
+    actions
+        .iter()
+        .map(|a| {
+            let status = match a.op {
+                Some(_) => Status::Planned,
+                None => apply::left_for_a_person(a),
+            };
+            apply::log(account_id, a, &status);
+            status
+        })
+        .collect()
+}
+
+/// Plans, and when `okta.deprovision` is on applies, the removal of what autofed made in Okta
+/// for an account that was closed or left the organization. Nothing in the account itself is
+/// touched: it may be gone, and a closed account is deleted by AWS.
+#[instrument(skip(ctx), fields(account_id = %account_id))]
+pub async fn remove(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
+    let (result, log) = calls::scope(Box::pin(plan_removal(ctx, account_id, mode))).await;
+    let mut report = result?;
+    report.calls = log.counts();
+    info!(
+        account_id = %account_id,
+        mode = ?report.mode,
+        reads = report.calls.reads,
+        writes = report.calls.writes,
+        report = %serde_json::to_string(&report).unwrap_or_default(),
+        "account removal report"
+    );
+    Ok(Outcome::Reconciled(Box::new(report)))
+}
+
+async fn plan_removal(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Report> {
+    let (actions, mode) = match (&ctx.okta, &ctx.config.okta) {
+        (Some(client), Some(config)) => {
+            let observed =
+                okta::observe::observe_removal(client, config.mode, account_id.as_str()).await?;
+            let actions = okta::plan::plan_removal(account_id.as_str(), &observed);
+            if mode == Mode::Apply && !config.deprovision && !actions.is_empty() {
+                info!(account_id = %account_id, "okta.deprovision is off: the removal is planned, not applied");
+            }
+            (actions, if config.deprovision { mode } else { Mode::Plan })
+        }
+        _ => (Vec::new(), mode),
+    };
+    let statuses = match mode {
+        Mode::Plan => planned(account_id.as_str(), &actions),
+        Mode::Apply => {
+            apply::apply(&clients_without_account(ctx), account_id.as_str(), &actions).await
+        }
+    };
+    Ok(Report::new(
+        account_id.to_string(),
+        String::new(),
+        mode,
+        &actions,
+        statuses,
+    ))
+}
+
+/// Clients for a removal, which writes only to Okta: no member-account session.
+fn clients_without_account(ctx: &Context) -> Clients<'_> {
+    Clients {
+        iam: None,
+        ..clients(ctx, None)
+    }
+}
+
 impl Outcome {
-    /// The error that failed actions leave for the queue: [`Error::Incomplete`] (retry) if any
-    /// failure may pass, [`Error::Refused`] (dead-letter, with the reasons) if none can.
+    /// The error that failed actions leave for the queue: [`Error::NotReady`] (re-queued with
+    /// a delay) if every failure waits on something outside autofed (a group Okta has not
+    /// pushed yet), [`Error::Incomplete`] (retry) if any failure may pass, [`Error::Refused`]
+    /// (dead-letter, with the reasons) if none can.
     pub fn error(&self) -> Option<Error> {
         let Outcome::Reconciled(r) = self else {
             return None;
         };
-        let failures: Vec<(&str, bool)> = r
+        let failures: Vec<(&str, bool, bool)> = r
             .actions
             .iter()
             .filter_map(|a| match &a.status {
-                Status::Failed { reason, retryable } => Some((reason.as_str(), *retryable)),
+                Status::Failed {
+                    reason,
+                    retryable,
+                    not_ready,
+                } => Some((reason.as_str(), *retryable, *not_ready)),
                 _ => None,
             })
             .collect();
+        if !failures.is_empty() && failures.iter().all(|f| f.2) {
+            return Some(Error::NotReady {
+                account_id: r.account_id.clone(),
+                reason: failures.iter().map(|f| f.0).collect::<Vec<_>>().join("; "),
+            });
+        }
         if failures.is_empty() {
             None
-        } else if failures.iter().any(|(_, retryable)| *retryable) {
+        } else if failures.iter().any(|f| f.1) {
             Some(Error::Incomplete {
                 account_id: r.account_id.clone(),
                 failed: failures.len(),
@@ -145,11 +271,7 @@ impl Outcome {
                 account_id: r.account_id.clone(),
                 failed: failures.len(),
                 total: r.actions.len(),
-                reasons: failures
-                    .iter()
-                    .map(|(r, _)| *r)
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                reasons: failures.iter().map(|f| f.0).collect::<Vec<_>>().join("; "),
             })
         }
     }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::{
     desired::{self, Desired, DesiredRole},
     observe::{AssignmentTarget, Observed, ObservedAssignment, ObservedRole},
+    okta::{self, plan::OktaOp},
     policy,
 };
 
@@ -139,6 +140,17 @@ pub enum Op {
         /// What to assign.
         target: AssignmentTarget,
     },
+    /// The assignment of a group Okta pushes to Identity Center: the group is looked up when
+    /// applied (the push may have happened since the plan), and its absence means "not ready,
+    /// retry later", not failure.
+    AssignPushedGroup {
+        /// The group's display name.
+        group: String,
+        /// The assignment, with no principal id yet.
+        target: AssignmentTarget,
+    },
+    /// A write in Okta.
+    Okta(OktaOp),
 }
 
 /// One step of a plan.
@@ -156,7 +168,7 @@ pub struct Action {
 }
 
 impl Action {
-    fn new(resource: &str, kind: ActionKind, summary: String, op: Option<Op>) -> Self {
+    pub(crate) fn new(resource: &str, kind: ActionKind, summary: String, op: Option<Op>) -> Self {
         Self {
             resource: resource.to_string(),
             kind,
@@ -170,6 +182,10 @@ impl Action {
 /// it did not create (shown as `update` actions that tag them).
 pub fn plan(desired: &Desired, observed: &Observed, adopt: bool) -> Vec<Action> {
     let mut actions = Vec::new();
+    let okta = desired.okta.as_ref().zip(observed.okta.as_ref());
+    if let Some((d, o)) = okta {
+        actions.extend(okta::plan::plan_app(d, o));
+    }
     plan_alias(desired, observed, &mut actions);
     let provider_ok = plan_provider(desired, observed, adopt, &mut actions);
     for role in &desired.roles {
@@ -191,6 +207,16 @@ pub fn plan(desired: &Desired, observed: &Observed, adopt: bool) -> Vec<Action> 
             Some(seen) => plan_existing_role(role, seen, &resource, adopt, &mut actions),
         }
     }
+    if let Some((d, o)) = okta {
+        actions.extend(okta::plan::plan_access(d, o, adopt));
+        actions.extend(okta::plan::provisioning_step(d, o));
+        actions.extend(okta::plan::plan_pushes(
+            d,
+            o,
+            desired.okta_push_app.as_deref(),
+            desired.create_push_mappings,
+        ));
+    }
     for (spec, seen) in desired.assignments.iter().zip(&observed.assignments) {
         let resource = format!("assignment/{}/{}", spec.principal, spec.permission_set);
         match seen {
@@ -202,6 +228,18 @@ pub fn plan(desired: &Desired, observed: &Observed, adopt: bool) -> Vec<Action> 
                     spec.permission_set, spec.principal, desired.account_id
                 ),
                 None,
+            )),
+            ObservedAssignment::NotPushed { target } => actions.push(Action::new(
+                &resource,
+                ActionKind::Create,
+                format!(
+                    "assign permission set {} to {} in account {} once Okta has pushed the group",
+                    spec.permission_set, spec.principal, desired.account_id
+                ),
+                Some(Op::AssignPushedGroup {
+                    group: spec.principal.name().to_string(),
+                    target: target.clone(),
+                }),
             )),
             ObservedAssignment::Resolved { exists: true, .. } => {}
             ObservedAssignment::Resolved {
@@ -533,6 +571,9 @@ mod tests {
                 principal: Principal::Group("Platform".into()),
                 permission_set: "Admin".into(),
             }],
+            okta: None,
+            okta_push_app: None,
+            create_push_mappings: false,
         }
     }
 
@@ -573,6 +614,7 @@ mod tests {
                 target: target(),
                 exists: true,
             }],
+            okta: None,
         }
     }
 
@@ -593,6 +635,7 @@ mod tests {
                 target: target(),
                 exists: false,
             }],
+            okta: None,
         };
         let actions = plan(&desired(), &observed, false);
         let ops: Vec<_> = actions.iter().map(|a| a.op.clone().unwrap()).collect();

@@ -28,6 +28,9 @@ pub enum Status {
         reason: String,
         /// Whether a later attempt may succeed.
         retryable: bool,
+        /// Whether it waits for something outside autofed (re-queued with a delay).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        not_ready: bool,
     },
 }
 
@@ -44,6 +47,7 @@ impl Status {
         Status::Failed {
             reason: err.to_string(),
             retryable: err.is_retryable(),
+            not_ready: matches!(err, crate::Error::NotReady { .. }),
         }
     }
 }

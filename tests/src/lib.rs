@@ -27,6 +27,32 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The Okta API token every test and the demo use. `tests/run.sh` scans every log line and
+/// report of the whole run for it (and fails if it is found, or if there is nothing to scan).
+pub const OKTA_TOKEN: &str = "00TESTtokenNeverLogged-9f8e7d6c5b4a";
+
+/// Where each test process writes its JSON log lines (reports included), for that scan.
+pub fn log_dir() -> PathBuf {
+    function::target_dir().join("test-logs")
+}
+
+/// Sends this process's `tracing` output, as JSON lines, to a file in [`log_dir`]; once per
+/// process (later calls do nothing).
+pub fn capture_logs(name: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = log_dir();
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let file = std::fs::File::create(dir.join(format!("{name}-{}.jsonl", std::process::id())))
+            .expect("log file");
+        let _already_set = tracing_subscriber::fmt()
+            .json()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .try_init();
+    });
+}
+
 /// The management account moto answers as for the test credentials.
 pub const MANAGEMENT_ACCOUNT: &str = "123456789012";
 

@@ -47,6 +47,10 @@ struct Data {
     rules: BTreeMap<String, Value>,
     apps: BTreeMap<String, Value>,
     app_groups: BTreeMap<(String, String), Value>,
+    /// Group push mappings: (app id, mapping id) to the mapping.
+    pushes: BTreeMap<(String, String), Value>,
+    /// The target group name each mapping pushes under.
+    push_names: BTreeMap<String, String>,
     next: u64,
     service_apps: BTreeMap<String, String>,
     access_tokens: BTreeMap<String, String>,
@@ -145,6 +149,62 @@ impl OktaFake {
         self.state.data.lock().unwrap().rules.clone()
     }
 
+    /// The apps, by id.
+    pub fn apps(&self) -> BTreeMap<String, Value> {
+        self.state.data.lock().unwrap().apps.clone()
+    }
+
+    /// The group assignments of `app`: group id to the assignment.
+    pub fn app_groups(&self, app: &str) -> BTreeMap<String, Value> {
+        self.state
+            .data
+            .lock()
+            .unwrap()
+            .app_groups
+            .iter()
+            .filter(|((a, _), _)| a == app)
+            .map(|((_, g), v)| (g.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The names under which active push mappings push their groups (what Okta's SCIM
+    /// connection would create in the identity store).
+    pub fn pushed_group_names(&self) -> Vec<String> {
+        let data = self.state.data.lock().unwrap();
+        data.pushes
+            .values()
+            .filter(|m| m["status"] == "ACTIVE")
+            .filter_map(|m| {
+                let id = m["id"].as_str()?;
+                data.push_names.get(id).cloned().or_else(|| {
+                    let g = m["sourceGroupId"].as_str()?;
+                    data.groups.get(g)?["profile"]["name"]
+                        .as_str()
+                        .map(str::to_string)
+                })
+            })
+            .collect()
+    }
+
+    /// Enables features on an app, as a person enabling its provisioning would.
+    pub fn enable_provisioning(&self, app: &str) {
+        if let Some(a) = self.state.data.lock().unwrap().apps.get_mut(app) {
+            a["features"] = json!(["PUSH_NEW_USERS", "IMPORT_NEW_USERS"]);
+        }
+    }
+
+    /// Changes an app's `settings.app` key directly (drift made by a person).
+    pub fn set_app_setting(&self, app: &str, key: &str, value: Value) {
+        if let Some(a) = self.state.data.lock().unwrap().apps.get_mut(app) {
+            a["settings"]["app"][key] = value;
+        }
+    }
+
+    /// Forgets the recorded exchanges.
+    pub fn clear_exchanges(&self) {
+        self.state.data.lock().unwrap().exchanges.clear();
+    }
+
     /// Creates a group directly (setup), returning its id.
     pub fn seed_group(&self, name: &str, description: &str) -> String {
         let mut data = self.state.data.lock().unwrap();
@@ -221,6 +281,32 @@ fn profile_of(given: &Value) -> Value {
         profile["description"] = d.clone();
     }
     profile
+}
+
+/// Okta's answer to a second group with a taken name.
+fn name_taken() -> (StatusCode, Value) {
+    error(
+        StatusCode::BAD_REQUEST,
+        "E0000001",
+        "Api validation failed: name",
+        vec!["name: An object with this field already exists in the current organization".into()],
+    )
+}
+
+/// An app as Okta keeps it: what was sent, with the ids, lifecycle and signing key Okta adds.
+fn stored_app(id: &str, body: &Value, status: &str, created: &str) -> Value {
+    let mut app = body.clone();
+    app["id"] = json!(id);
+    app["status"] = json!(status);
+    app["created"] = json!(created);
+    app["lastUpdated"] = json!(now());
+    app["features"] = json!([]);
+    if app["settings"].get("app").is_none() {
+        app["settings"]["app"] = json!({});
+    }
+    app["credentials"]["signing"]["kid"] = json!(format!("kid-{id}"));
+    app["_links"] = json!({});
+    app
 }
 
 fn not_found(what: &str, id: &str) -> (StatusCode, Value) {
@@ -472,6 +558,9 @@ fn answer(
                     vec!["name: The field cannot be left blank".into()],
                 ));
             }
+            if data.groups.values().any(|g| g["profile"]["name"] == name) {
+                return json_answer(name_taken());
+            }
             let id = new_group(&mut data, &body["profile"]);
             json_answer((StatusCode::OK, data.groups[&id].clone()))
         }
@@ -649,6 +738,225 @@ fn answer(
             ),
             None => json_answer(not_found("ApplicationGroupAssignment", group)),
         },
+        ("PUT", ["groups", id]) if *id != "rules" => {
+            let name = body["profile"]["name"].as_str().unwrap_or_default();
+            if name.is_empty() {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: profile",
+                    vec!["name: The field cannot be left blank".into()],
+                ));
+            }
+            if let Some(other) = data
+                .groups
+                .iter()
+                .find(|(k, g)| k.as_str() != *id && g["profile"]["name"] == name)
+            {
+                let _ = other;
+                return json_answer(name_taken());
+            }
+            match data.groups.get_mut(*id) {
+                Some(g) => {
+                    g["profile"] = profile_of(&body["profile"]);
+                    g["lastUpdated"] = json!(now());
+                    json_answer((StatusCode::OK, g.clone()))
+                }
+                None => json_answer(not_found("UserGroup", id)),
+            }
+        }
+        ("PUT", ["groups", "rules", id]) => {
+            let Some(rule) = data.rules.get(*id).cloned() else {
+                return json_answer(not_found("GroupRule", id));
+            };
+            // NB: Okta changes a rule only while it is inactive.
+            if rule["status"] == "ACTIVE" {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: status",
+                    vec!["status: Cannot update an active rule; deactivate it first.".into()],
+                ));
+            }
+            let name = body["name"].as_str().unwrap_or_default();
+            if name.is_empty() || name.chars().count() > 50 {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: name",
+                    vec!["name: Name must be between 1 and 50 characters.".into()],
+                ));
+            }
+            let mut updated = body.clone();
+            updated["id"] = json!(id);
+            updated["type"] = json!("group_rule");
+            updated["status"] = json!("INACTIVE");
+            updated["created"] = rule["created"].clone();
+            updated["lastUpdated"] = json!(now());
+            data.rules.insert(id.to_string(), updated.clone());
+            json_answer((StatusCode::OK, updated))
+        }
+        ("GET", ["apps"]) => {
+            let items: Vec<(String, Value)> = data
+                .apps
+                .iter()
+                .filter(|(_, a)| {
+                    query.get("q").is_none_or(|q| {
+                        let q = q.to_lowercase();
+                        ["name", "label"].iter().any(|k| {
+                            a[*k]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_lowercase()
+                                .starts_with(&q)
+                        })
+                    })
+                })
+                .filter(|(_, a)| query.get("filter").is_none_or(|f| search_matches(f, a)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            list_answer(page(items, query, state.page_size), base, path, query)
+        }
+        ("POST", ["apps"]) => {
+            let label = body["label"].as_str().unwrap_or_default();
+            let mut causes = Vec::new();
+            if label.is_empty() {
+                causes.push("label: The field cannot be left blank".to_string());
+            }
+            if body["signOnMode"] != "SAML_2_0" {
+                causes.push("signOnMode: The app supports SAML_2_0 only".to_string());
+            }
+            if !causes.is_empty() {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: app",
+                    causes,
+                ));
+            }
+            let id = new_id(&mut data, "0oa");
+            let active = query.get("activate").is_none_or(|a| a == "true");
+            let app = stored_app(
+                &id,
+                &body,
+                if active { "ACTIVE" } else { "INACTIVE" },
+                &now(),
+            );
+            data.apps.insert(id, app.clone());
+            json_answer((StatusCode::OK, app))
+        }
+        ("PUT", ["apps", app]) => {
+            let Some(old) = data.apps.get(*app).cloned() else {
+                return json_answer(not_found("AppInstance", app));
+            };
+            if body["label"].as_str().unwrap_or_default().is_empty()
+                || body["signOnMode"] != old["signOnMode"]
+            {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: app",
+                    vec!["label, signOnMode: a full app object is required".into()],
+                ));
+            }
+            // NB: a full replace: what the request leaves out is gone.
+            let mut replaced = stored_app(
+                app,
+                &body,
+                old["status"].as_str().unwrap_or("ACTIVE"),
+                old["created"].as_str().unwrap_or_default(),
+            );
+            replaced["features"] = old["features"].clone();
+            replaced["credentials"]["signing"]["kid"] =
+                old["credentials"]["signing"]["kid"].clone();
+            data.apps.insert(app.to_string(), replaced.clone());
+            json_answer((StatusCode::OK, replaced))
+        }
+        ("POST", ["apps", app, "lifecycle", "deactivate"]) => match data.apps.get_mut(*app) {
+            Some(a) => {
+                a["status"] = json!("INACTIVE");
+                (StatusCode::OK, "application/json", json!({}), vec![])
+            }
+            None => json_answer(not_found("AppInstance", app)),
+        },
+        ("DELETE", ["apps", app]) => match data.apps.get(*app).map(|a| a["status"] == "ACTIVE") {
+            None => json_answer(not_found("AppInstance", app)),
+            // NB: Okta deletes only a deactivated app.
+            Some(true) => json_answer(error(
+                StatusCode::FORBIDDEN,
+                "E0000006",
+                "You do not have permission to perform the requested action: the app is active; deactivate it first",
+                vec![],
+            )),
+            Some(false) => {
+                data.apps.remove(*app);
+                data.app_groups.retain(|(a, _), _| a != app);
+                (
+                    StatusCode::NO_CONTENT,
+                    "application/json",
+                    Value::Null,
+                    vec![],
+                )
+            }
+        },
+        ("GET", ["apps", app, "group-push", "mappings"]) => {
+            if !data.apps.contains_key(*app) {
+                return json_answer(not_found("AppInstance", app));
+            }
+            let items: Vec<(String, Value)> = data
+                .pushes
+                .iter()
+                .filter(|((a, _), _)| a == app)
+                .filter(|(_, m)| {
+                    query
+                        .get("sourceGroupId")
+                        .is_none_or(|g| m["sourceGroupId"] == g.as_str())
+                })
+                .map(|((_, id), m)| (id.clone(), m.clone()))
+                .collect();
+            list_answer(page(items, query, state.page_size), base, path, query)
+        }
+        ("POST", ["apps", app, "group-push", "mappings"]) => {
+            if !data.apps.contains_key(*app) {
+                return json_answer(not_found("AppInstance", app));
+            }
+            let source = body["sourceGroupId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let by_id = body["targetGroupId"].as_str();
+            let by_name = body["targetGroupName"].as_str();
+            if !data.groups.contains_key(&source) || by_id.is_some() == by_name.is_some() {
+                return json_answer(error(
+                    StatusCode::BAD_REQUEST,
+                    "E0000001",
+                    "Api validation failed: groupPushMapping",
+                    vec!["sourceGroupId must name a group, and exactly one of targetGroupId or targetGroupName is required".into()],
+                ));
+            }
+            let id = new_id(&mut data, "gPm");
+            let target = by_id
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("target-{id}"));
+            let mapping = json!({
+                "id": id,
+                "sourceGroupId": source,
+                "targetGroupId": target,
+                "status": body.get("status").cloned().unwrap_or(json!("ACTIVE")),
+                "created": now(),
+                "lastUpdated": now(),
+                "_links": {
+                    "app": { "href": format!("{base}/api/v1/apps/{app}") },
+                    "sourceGroup": { "href": format!("{base}/api/v1/groups/{source}") },
+                }
+            });
+            data.pushes
+                .insert((app.to_string(), id.clone()), mapping.clone());
+            if let Some(name) = by_name {
+                data.push_names.insert(id, name.to_string());
+            }
+            (StatusCode::CREATED, "application/json", mapping, vec![])
+        }
         _ => json_answer(error(
             StatusCode::NOT_FOUND,
             "E0000022",
@@ -661,21 +969,21 @@ fn answer(
 impl OktaFake {
     /// Creates an app directly (setup): a SAML app named `name` with `label`, returning its id.
     pub fn seed_app(&self, name: &str, label: &str) -> String {
+        self.seed_app_with(name, label, json!({}))
+    }
+
+    /// Creates an app directly (setup) with these `settings.app`, returning its id.
+    pub fn seed_app_with(&self, name: &str, label: &str, settings: Value) -> String {
         let mut data = self.state.data.lock().unwrap();
         let id = new_id(&mut data, "0oa");
-        let app = json!({
-            "id": id,
+        let body = json!({
             "name": name,
             "label": label,
-            "status": "ACTIVE",
             "signOnMode": "SAML_2_0",
-            "created": now(),
-            "lastUpdated": now(),
-            "settings": { "app": {} },
-            "credentials": { "signing": { "kid": format!("kid-{id}") } },
-            "_links": {}
+            "settings": { "app": settings },
         });
-        data.apps.insert(id.clone(), app);
+        data.apps
+            .insert(id.clone(), stored_app(&id, &body, "ACTIVE", &now()));
         id
     }
 }

@@ -832,7 +832,7 @@ async fn a_failed_assignment_is_reported_with_its_reason_and_left_for_a_retry() 
     assert_eq!(failed.len(), 1, "{:#?}", report.actions);
     assert!(failed[0].resource.starts_with("assignment/"));
     assert!(
-        matches!(&failed[0].status, Status::Failed { reason, retryable: true } if reason.contains("Not authorized to create role"))
+        matches!(&failed[0].status, Status::Failed { reason, retryable: true, .. } if reason.contains("Not authorized to create role"))
     );
     let err = outcome.error().expect("an incomplete run is an error");
     assert_eq!(err.disposition(), autofed::error::Disposition::Retry);

@@ -279,8 +279,8 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
                 .await
                 .map_err(err("DeleteRolePolicy"))?;
         }
-        Op::CreateAccountAssignment { .. } => {
-            unreachable!("Identity Center operations go to sso::apply")
+        Op::CreateAccountAssignment { .. } | Op::AssignPushedGroup { .. } | Op::Okta(_) => {
+            unreachable!("Identity Center and Okta operations are applied by their own modules")
         }
     }
     Ok(())

@@ -88,7 +88,8 @@ impl IdentityCenter<'_> {
         let mut principals: BTreeMap<&Principal, Option<String>> = BTreeMap::new();
         for spec in specs {
             if !principals.contains_key(&spec.principal) {
-                let id = self.principal_id(instance, &spec.principal).await?;
+                let id =
+                    principal_id(self.store, &instance.identity_store_id, &spec.principal).await?;
                 principals.insert(&spec.principal, id);
             }
         }
@@ -102,7 +103,23 @@ impl IdentityCenter<'_> {
                 )));
                 continue;
             };
+            let principal_type = match spec.principal {
+                Principal::Group(_) | Principal::OktaGroup(_) => "GROUP",
+                Principal::User(_) => "USER",
+            };
             let Some(principal_id) = principals[&spec.principal].clone() else {
+                if let Principal::OktaGroup(_) = spec.principal {
+                    out.push(ObservedAssignment::NotPushed {
+                        target: AssignmentTarget {
+                            account_id: account_id.to_string(),
+                            instance_arn: instance.arn.clone(),
+                            permission_set_arn: ps_arn.clone(),
+                            principal_type: principal_type.to_string(),
+                            principal_id: String::new(),
+                        },
+                    });
+                    continue;
+                }
                 out.push(ObservedAssignment::Unresolved(format!(
                     "no {} in the identity store",
                     spec.principal
@@ -113,10 +130,6 @@ impl IdentityCenter<'_> {
                 let found = self.assignments(instance, account_id, ps_arn).await?;
                 existing.insert(ps_arn.as_str(), found);
             }
-            let principal_type = match spec.principal {
-                Principal::Group(_) => "GROUP",
-                Principal::User(_) => "USER",
-            };
             let exists = existing[ps_arn.as_str()]
                 .iter()
                 .any(|(t, id)| t == principal_type && *id == principal_id);
@@ -170,50 +183,6 @@ impl IdentityCenter<'_> {
             }
         }
         Ok(found)
-    }
-
-    async fn principal_id(
-        &self,
-        instance: &Instance,
-        principal: &Principal,
-    ) -> Result<Option<String>> {
-        let (path, value) = match principal {
-            Principal::Group(name) => ("displayName", name),
-            Principal::User(name) => ("userName", name),
-        };
-        let id = AlternateIdentifier::UniqueAttribute(
-            UniqueAttribute::builder()
-                .attribute_path(path)
-                .attribute_value(Document::String(value.clone()))
-                .build()
-                .expect("path and value set"),
-        );
-        match principal {
-            Principal::Group(_) => self
-                .store
-                .get_group_id()
-                .identity_store_id(&instance.identity_store_id)
-                .alternate_identifier(id)
-                .send()
-                .await
-                .map(|o| Some(o.group_id))
-                .or_else(|e| match e.as_service_error() {
-                    Some(s) if s.is_resource_not_found_exception() => Ok(None),
-                    _ => Err(Error::aws("identitystore", "GetGroupId", e)),
-                }),
-            Principal::User(_) => self
-                .store
-                .get_user_id()
-                .identity_store_id(&instance.identity_store_id)
-                .alternate_identifier(id)
-                .send()
-                .await
-                .map(|o| Some(o.user_id))
-                .or_else(|e| match e.as_service_error() {
-                    Some(s) if s.is_resource_not_found_exception() => Ok(None),
-                    _ => Err(Error::aws("identitystore", "GetUserId", e)),
-                }),
-        }
     }
 
     async fn assignments(
@@ -305,5 +274,48 @@ pub async fn create_assignment(
             .map_err(|e| Error::aws("sso-admin", "DescribeAccountAssignmentCreationStatus", e))?
             .account_assignment_creation_status
             .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
+    }
+}
+
+/// The identity store id of a group (by display name) or user (by user name), if it exists.
+pub async fn principal_id(
+    store: &aws_sdk_identitystore::Client,
+    identity_store_id: &str,
+    principal: &Principal,
+) -> Result<Option<String>> {
+    let (path, value) = match principal {
+        Principal::Group(name) | Principal::OktaGroup(name) => ("displayName", name),
+        Principal::User(name) => ("userName", name),
+    };
+    let id = AlternateIdentifier::UniqueAttribute(
+        UniqueAttribute::builder()
+            .attribute_path(path)
+            .attribute_value(Document::String(value.clone()))
+            .build()
+            .expect("path and value set"),
+    );
+    match principal {
+        Principal::Group(_) | Principal::OktaGroup(_) => store
+            .get_group_id()
+            .identity_store_id(identity_store_id)
+            .alternate_identifier(id)
+            .send()
+            .await
+            .map(|o| Some(o.group_id))
+            .or_else(|e| match e.as_service_error() {
+                Some(s) if s.is_resource_not_found_exception() => Ok(None),
+                _ => Err(Error::aws("identitystore", "GetGroupId", e)),
+            }),
+        Principal::User(_) => store
+            .get_user_id()
+            .identity_store_id(identity_store_id)
+            .alternate_identifier(id)
+            .send()
+            .await
+            .map(|o| Some(o.user_id))
+            .or_else(|e| match e.as_service_error() {
+                Some(s) if s.is_resource_not_found_exception() => Ok(None),
+                _ => Err(Error::aws("identitystore", "GetUserId", e)),
+            }),
     }
 }

@@ -17,6 +17,10 @@ use crate::{
     selector::Selector,
 };
 
+pub mod okta;
+
+pub use okta::{OktaConfig, OktaMode};
+
 /// The environment variable that names the configuration file.
 pub const CONFIG_ENV: &str = "AUTOFED_CONFIG";
 
@@ -59,7 +63,11 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, value: &str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(
+    key: impl Into<String>,
+    value: &str,
+    reason: impl Into<String>,
+) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         value: quote(value),
@@ -97,6 +105,9 @@ pub struct Config {
     /// IAM Identity Center assignments.
     #[serde(default)]
     pub identity_center: IdentityCenterConfig,
+    /// The Okta org, and how accounts are registered there.
+    #[serde(default)]
+    pub okta: Option<OktaConfig>,
     /// Retry and re-queue timings.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -198,6 +209,10 @@ pub struct AssignmentRule {
     /// A user, by user name.
     #[serde(default)]
     pub user: Option<String>,
+    /// An Okta group pushed to Identity Center (seed 004), by its Okta name: autofed checks
+    /// the push mapping and finds the pushed group in the identity store.
+    #[serde(default)]
+    pub okta_group: Option<String>,
     /// The permission set, by name.
     pub permission_set: String,
     /// Which accounts; required, so that no rule assigns to every account by accident.
@@ -324,7 +339,11 @@ impl Config {
             crate::desired::render_alias(t, "example", "123456789012")
                 .map_err(|reason| invalid("account_alias", t, reason))?;
         }
-        self.saml.validate()?;
+        let okta_mode = self.okta_mode();
+        self.saml.validate(okta_mode)?;
+        if let Some(okta) = &self.okta {
+            okta.validate(&self.roles)?;
+        }
         let mut names = BTreeSet::new();
         for (i, role) in self.roles.iter().enumerate() {
             role.validate(&format!("roles[{i}]"))?;
@@ -337,12 +356,33 @@ impl Config {
             }
         }
         self.identity_center.validate()?;
+        if let Some((i, _)) = self
+            .identity_center
+            .assignments
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.okta_group.is_some())
+            && self
+                .okta
+                .as_ref()
+                .and_then(|o| o.identity_center.as_ref())
+                .is_none()
+        {
+            return Err(invalid(
+                format!("identity_center.assignments[{i}].okta_group"),
+                self.identity_center.assignments[i]
+                    .okta_group
+                    .as_deref()
+                    .unwrap_or_default(),
+                "an Okta group assignment needs [okta.identity_center] (the app that pushes groups)",
+            ));
+        }
         self.retry.validate()
     }
 }
 
 /// Plain http is accepted only on this machine's loopback (a local IdP or test server).
-fn is_loopback_http(url: &str) -> bool {
+pub(crate) fn is_loopback_http(url: &str) -> bool {
     let Some(rest) = url.strip_prefix("http://") else {
         return false;
     };
@@ -397,14 +437,41 @@ fn validate_alias_template(t: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+impl Config {
+    /// How accounts are registered in Okta (`none` without an `[okta]` section).
+    pub fn okta_mode(&self) -> OktaMode {
+        self.okta.as_ref().map_or(OktaMode::None, |o| o.mode)
+    }
+}
+
 impl SamlConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self, okta_mode: OktaMode) -> Result<(), ConfigError> {
         if !ids::is_saml_provider_name(&self.provider_name) {
             return Err(invalid(
                 "saml.provider_name",
                 &self.provider_name,
                 "not a valid SAML provider name (1-128 of letters, digits, `.`, `_`, `-`)",
             ));
+        }
+        if okta_mode != OktaMode::None {
+            // One source of truth: the provider trusts the very app users sign in through.
+            return match (&self.metadata_file, &self.metadata_url) {
+                (None, None) => Ok(()),
+                (Some(f), _) => Err(invalid(
+                    "saml.metadata_file",
+                    &f.display().to_string(),
+                    format!(
+                        "not used with okta.mode = \"{okta_mode}\": the metadata comes from the Okta app"
+                    ),
+                )),
+                (None, Some(u)) => Err(invalid(
+                    "saml.metadata_url",
+                    u,
+                    format!(
+                        "not used with okta.mode = \"{okta_mode}\": the metadata comes from the Okta app"
+                    ),
+                )),
+            };
         }
         match (&self.metadata_file, &self.metadata_url) {
             (Some(_), Some(_)) => Err(invalid(
@@ -538,21 +605,22 @@ impl IdentityCenterConfig {
         }
         for (i, rule) in self.assignments.iter().enumerate() {
             let key = format!("identity_center.assignments[{i}]");
-            match (&rule.group, &rule.user) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err(invalid(
-                        &key,
-                        rule.group
-                            .as_deref()
-                            .or(rule.user.as_deref())
-                            .unwrap_or_default(),
-                        "set exactly one of `group` or `user`",
-                    ));
-                }
-                (Some(name), None) | (None, Some(name)) if name.trim().is_empty() => {
+            let named: Vec<&String> = [&rule.group, &rule.user, &rule.okta_group]
+                .into_iter()
+                .flatten()
+                .collect();
+            match named.as_slice() {
+                [name] if name.trim().is_empty() => {
                     return Err(invalid(&key, name, "the principal name is empty"));
                 }
-                _ => {}
+                [_] => {}
+                _ => {
+                    return Err(invalid(
+                        &key,
+                        named.first().map(|n| n.as_str()).unwrap_or_default(),
+                        "set exactly one of `group`, `user` or `okta_group`",
+                    ));
+                }
             }
             if rule.permission_set.trim().is_empty() {
                 return Err(invalid(

@@ -92,6 +92,15 @@ pub enum OktaError {
         /// What happened (never the URL's query or any header).
         problem: String,
     },
+    /// Okta's state does not fit the configuration (an app that is not there, or several
+    /// candidates): a person must set the key named.
+    #[error("okta: configuration key `{key}`: {problem}")]
+    Setup {
+        /// The configuration key to look at.
+        key: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
     /// The token could not be had from Secrets Manager.
     #[error("okta token from secret {secret_id}: {problem}")]
     Token {
@@ -116,7 +125,7 @@ impl OktaError {
         match self {
             OktaError::Api { status, .. } => *status == 429 || *status >= 500,
             OktaError::Transport { .. } => true,
-            OktaError::Token { .. } => false,
+            OktaError::Token { .. } | OktaError::Setup { .. } => false,
         }
     }
 }
@@ -271,6 +280,35 @@ impl Client {
         Ok((Secret::new(token), lifetime))
     }
 
+    /// The client the configuration describes, its credentials read from Secrets Manager.
+    pub async fn from_config(
+        config: &crate::config::OktaConfig,
+        secrets: &aws_sdk_secretsmanager::Client,
+        retries: Retries,
+    ) -> Result<Self, OktaError> {
+        let credentials = match (&config.api_token_secret, &config.service_app) {
+            (Some(secret), _) => {
+                Credentials::ApiToken(Self::token_from_secret(secrets, secret).await?)
+            }
+            (None, Some(app)) => Credentials::ServiceApp(ServiceApp {
+                client_id: app.client_id.clone(),
+                key_id: app.key_id.clone(),
+                private_key: secret_string(secrets, &app.private_key_secret).await?,
+                scopes: app
+                    .scopes
+                    .clone()
+                    .unwrap_or_else(|| SCOPES.iter().map(|s| s.to_string()).collect()),
+            }),
+            (None, None) => {
+                return Err(OktaError::Setup {
+                    key: "okta.api_token_secret",
+                    problem: "no credentials configured".into(),
+                });
+            }
+        };
+        Self::with_credentials(&config.org_url, credentials, retries)
+    }
+
     /// Reads the API token from Secrets Manager: the secret string is the token itself, or a
     /// JSON object with an `apiToken` field.
     pub async fn token_from_secret(
@@ -281,17 +319,7 @@ impl Client {
             secret_id: secret_id.to_string(),
             problem,
         };
-        let out = secrets
-            .get_secret_value()
-            .secret_id(secret_id)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(crate::Error::aws("secretsmanager", "GetSecretValue", e).to_string())
-            })?;
-        let text = out
-            .secret_string
-            .ok_or_else(|| fail("the secret has no string value".into()))?;
+        let text = secret_string(secrets, secret_id).await?.0;
         let token = match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(map)) => map
                 .get("apiToken")
@@ -388,6 +416,7 @@ impl Client {
         let mut delay = self.retries.base_delay;
         let mut attempt = 1;
         loop {
+            crate::calls::record("okta", &format!("{method} {}", operation_path(&path)));
             let mut req = self
                 .http
                 .request(method.clone(), url)
@@ -444,6 +473,26 @@ impl Client {
     }
 }
 
+/// A secret's string value, kept secret.
+async fn secret_string(
+    secrets: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<Secret, OktaError> {
+    let fail = |problem: String| OktaError::Token {
+        secret_id: secret_id.to_string(),
+        problem,
+    };
+    let out = secrets
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| fail(crate::Error::aws("secretsmanager", "GetSecretValue", e).to_string()))?;
+    out.secret_string
+        .map(Secret::new)
+        .ok_or_else(|| fail("the secret has no string value".into()))
+}
+
 /// The signed JWT a service app authenticates with: issuer and subject its client id, audience
 /// the token endpoint, valid for five minutes, with a unique `jti`.
 fn client_assertion(app: &ServiceApp, token_url: &str) -> Result<Secret, String> {
@@ -467,6 +516,17 @@ fn client_assertion(app: &ServiceApp, token_url: &str) -> Result<Secret, String>
     jsonwebtoken::encode(&header, &claims, &key)
         .map(Secret::new)
         .map_err(|_| "could not sign the client assertion".to_string())
+}
+
+/// A path with its ids replaced by `{id}`, so that call counts group by operation.
+fn operation_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            let id_like = seg.len() >= 15 && seg.bytes().all(|b| b.is_ascii_alphanumeric());
+            if id_like { "{id}" } else { seg }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// For a `429`: how long until `X-Rate-Limit-Reset` (epoch seconds), plus a little.
