@@ -7,30 +7,16 @@ use autofed::{Context, aws::queue::Queues, config::Config};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
+pub use crate::fixtures::{OKTA_ADMINS, OKTA_PAYMENTS, OKTA_SECRET, OktaOrg};
+
 use crate::{
-    OKTA_TOKEN, capture_logs,
+    capture_logs,
     esm::Queue,
     fixtures::{self, Sandbox},
     moto::{self, Session},
-    okta::OktaFake,
     proxy::Proxy,
     root, sdk_config,
 };
-
-/// The Secrets Manager secret that holds the Okta token in the sandbox.
-pub const OKTA_SECRET: &str = "autofed/okta-api-token";
-/// Management group of the sandbox's Okta org (seed 003).
-pub const OKTA_ADMINS: &str = "AWS Platform Admins";
-/// A group of the sandbox's Okta org with payments engineers, pushed to Identity Center.
-pub const OKTA_PAYMENTS: &str = "Payments Engineers";
-
-/// The sandbox's Okta org: the fake, and what it was seeded with.
-pub struct OktaOrg {
-    /// The running fake.
-    pub fake: OktaFake,
-    /// The "AWS IAM Identity Center" app (seed 004).
-    pub ic_app: String,
-}
 
 /// A reset moto with the sandbox organization in it.
 pub struct Bed {
@@ -105,109 +91,19 @@ impl Bed {
     /// Starts the sandbox's Okta org (lists in pages of `page_size`) and stores `token` as
     /// the API token secret in Secrets Manager.
     pub async fn okta(&self, page_size: usize, token: &str) -> OktaOrg {
-        let fake = OktaFake::start(OKTA_TOKEN, page_size).await;
-        fake.seed_group(OKTA_ADMINS, "People who administer every AWS account");
-        fake.seed_group(OKTA_PAYMENTS, "The payments team's engineers");
-        let ic_app = fake.seed_app("amazon_aws_sso", "AWS IAM Identity Center");
-        aws_sdk_secretsmanager::Client::new(&self.aws)
-            .create_secret()
-            .name(OKTA_SECRET)
-            .secret_string(token)
-            .send()
-            .await
-            .expect("create the Okta secret");
-        OktaOrg { fake, ic_app }
+        fixtures::okta_org(&self.aws, page_size, token).await
     }
 
-    /// The sandbox configuration with an `[okta]` section in `mode`: the role set at path `/`
-    /// (group-mapping builds ARNs without paths), the metadata from the Okta app, management
-    /// rules, app group rules, and an Identity Center assignment of a pushed Okta group.
+    /// The sandbox configuration with an `[okta]` section in `mode` (see
+    /// [`fixtures::okta_config`]), `extra` lines added to the section.
     pub fn okta_config(&self, okta: &OktaOrg, mode: &str, extra: &str) -> String {
-        self.config_text(|t| {
-            let t = t
-                .replace("path = \"/federated/readonly/\"\n", "")
-                .replace("path = \"/federated/\"\n", "");
-            let t: String = t
-                .lines()
-                .filter(|l| !l.starts_with("metadata_file"))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            format!(
-                r#"{t}
-[[identity_center.assignments]]
-okta_group = "{OKTA_PAYMENTS}"
-permission_set = "ReadOnlyAccess"
-accounts = {{ tags = {{ team = "payments" }} }}
-
-[okta]
-org_url = "{url}"
-mode = "{mode}"
-api_token_secret = "{OKTA_SECRET}"
-{extra}
-
-[okta.group_mapping]
-create_app = true
-
-[[okta.group_mapping.rules]]
-group = "{OKTA_ADMINS}"
-roles = ["Administrator", "ReadOnly"]
-accounts = {{ all = true }}
-
-[[okta.group_mapping.rules]]
-group = "{OKTA_PAYMENTS}"
-roles = ["PowerUsers"]
-accounts = {{ tags = {{ team = "payments" }} }}
-
-[okta.app_per_account]
-label = "AWS {{name}} ({{id}})"
-
-[[okta.app_per_account.groups]]
-group = "{OKTA_ADMINS}"
-roles = ["Administrator", "ReadOnly"]
-accounts = {{ all = true }}
-
-[[okta.app_per_account.groups]]
-group = "{OKTA_PAYMENTS}"
-roles = ["PowerUsers"]
-accounts = {{ tags = {{ team = "payments" }} }}
-
-[okta.identity_center]
-app_id = "{ic}"
-create_push_mappings = true
-"#,
-                url = okta.fake.url,
-                ic = okta.ic_app,
-            )
-        })
+        self.config_text(|t| fixtures::okta_config(&t, &okta.fake.url, &okta.ic_app, mode, extra))
     }
 
     /// Does what Okta's SCIM connection to Identity Center does for each active push
-    /// mapping: creates the pushed group in the identity store (once).
+    /// mapping: creates the pushed group in the identity store (once). The new groups' ids.
     pub async fn push_okta_groups(&self, okta: &OktaOrg) -> Vec<String> {
-        let store = aws_sdk_identitystore::Client::new(&self.aws);
-        let mut made = Vec::new();
-        for name in okta.fake.pushed_group_names() {
-            let exists = store
-                .list_groups()
-                .identity_store_id(&self.sandbox.identity_store_id)
-                .send()
-                .await
-                .expect("list groups")
-                .groups
-                .iter()
-                .any(|g| g.display_name.as_deref() == Some(name.as_str()));
-            if !exists {
-                let out = store
-                    .create_group()
-                    .identity_store_id(&self.sandbox.identity_store_id)
-                    .display_name(&name)
-                    .send()
-                    .await
-                    .expect("create the pushed group");
-                made.push(out.group_id);
-            }
-        }
-        made
+        fixtures::push_okta_groups(&self.aws, &self.sandbox, okta).await
     }
 
     /// The queue URLs.

@@ -7,7 +7,89 @@ use aws_config::SdkConfig;
 use aws_sdk_organizations::types::{CreateAccountState, OrganizationFeatureSet, Tag};
 use serde_json::Value;
 
-use crate::root;
+use crate::{okta::OktaFake, root};
+
+/// The Secrets Manager secret that holds the Okta token in the sandbox.
+pub const OKTA_SECRET: &str = "autofed/okta-api-token";
+/// Management group of the sandbox's Okta org (seed 003).
+pub const OKTA_ADMINS: &str = "AWS Platform Admins";
+/// A group of the sandbox's Okta org with payments engineers, pushed to Identity Center.
+pub const OKTA_PAYMENTS: &str = "Payments Engineers";
+
+/// The sandbox's Okta org: the fake, and what it was seeded with.
+pub struct OktaOrg {
+    /// The running fake.
+    pub fake: OktaFake,
+    /// The "AWS IAM Identity Center" app (seed 004).
+    pub ic_app: String,
+}
+
+/// Starts the sandbox's Okta org (lists in pages of `page_size`; it accepts only
+/// [`crate::OKTA_TOKEN`]): two groups and the Identity Center app; stores `token` as the API
+/// token secret in Secrets Manager.
+pub async fn okta_org(aws: &SdkConfig, page_size: usize, token: &str) -> OktaOrg {
+    let fake = OktaFake::start(crate::OKTA_TOKEN, page_size).await;
+    fake.seed_group(OKTA_ADMINS, "People who administer every AWS account");
+    fake.seed_group(OKTA_PAYMENTS, "The payments team's engineers");
+    let ic_app = fake.seed_app("amazon_aws_sso", "AWS IAM Identity Center");
+    aws_sdk_secretsmanager::Client::new(aws)
+        .create_secret()
+        .name(OKTA_SECRET)
+        .secret_string(token)
+        .send()
+        .await
+        .expect("create the Okta secret");
+    OktaOrg { fake, ic_app }
+}
+
+/// `base` (the rendered sandbox configuration) made an Okta configuration in `mode`:
+/// `tests/sandbox/okta.toml` appended with the org's values and `extra` lines in `[okta]`; the
+/// metadata file and the role paths dropped.
+pub fn okta_config(base: &str, url: &str, ic_app: &str, mode: &str, extra: &str) -> String {
+    let base: String = base
+        .replace("path = \"/federated/readonly/\"\n", "")
+        .replace("path = \"/federated/\"\n", "")
+        .lines()
+        .filter(|l| !l.starts_with("metadata_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let okta = std::fs::read_to_string(root().join("tests/sandbox/okta.toml"))
+        .expect("sandbox Okta config")
+        .replace("{{okta_url}}", url)
+        .replace("{{okta_ic_app}}", ic_app)
+        .replace("{{okta_mode}}", mode)
+        .replace("{{okta_extra}}", extra);
+    format!("{base}\n{okta}")
+}
+
+/// Does what Okta's SCIM connection to Identity Center does for each active push mapping:
+/// creates the pushed group in the identity store (once). The new groups' ids.
+pub async fn push_okta_groups(aws: &SdkConfig, sandbox: &Sandbox, okta: &OktaOrg) -> Vec<String> {
+    let store = aws_sdk_identitystore::Client::new(aws);
+    let mut made = Vec::new();
+    for name in okta.fake.pushed_group_names() {
+        let exists = store
+            .list_groups()
+            .identity_store_id(&sandbox.identity_store_id)
+            .send()
+            .await
+            .expect("list groups")
+            .groups
+            .iter()
+            .any(|g| g.display_name.as_deref() == Some(name.as_str()));
+        if !exists {
+            let out = store
+                .create_group()
+                .identity_store_id(&sandbox.identity_store_id)
+                .display_name(&name)
+                .send()
+                .await
+                .expect("create the pushed group");
+            made.push(out.group_id);
+        }
+    }
+    made
+}
 
 /// The sandbox organization's ids, which moto generates.
 #[derive(Debug, Clone)]

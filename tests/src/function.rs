@@ -72,9 +72,18 @@ impl FunctionProcess {
             .expect("async stdout");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
+        // Also kept in the run's log directory, which tests/run.sh scans for secrets.
+        let dir = crate::log_dir();
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let log_path = dir.join(format!("{function_name}-{}.jsonl", child.id()));
         tokio::spawn(async move {
+            let mut log = std::fs::File::create(log_path).ok();
             let mut reader = BufReader::new(stdout).lines();
             while let Ok(Some(line)) = reader.next_line().await {
+                if let Some(f) = log.as_mut() {
+                    use std::io::Write;
+                    let _best_effort = writeln!(f, "{line}");
+                }
                 sink.lock().unwrap().push(line);
             }
         });

@@ -31,6 +31,9 @@ pub fn root() -> PathBuf {
 /// report of the whole run for it (and fails if it is found, or if there is nothing to scan).
 pub const OKTA_TOKEN: &str = "00TESTtokenNeverLogged-9f8e7d6c5b4a";
 
+/// A wrong Okta token (a test's), scanned for in the same way.
+pub const OKTA_WRONG_TOKEN: &str = "00WRONGtokenAlsoNeverLogged-1a2b3c";
+
 /// Where each test process writes its JSON log lines (reports included), for that scan.
 pub fn log_dir() -> PathBuf {
     function::target_dir().join("test-logs")

@@ -1059,3 +1059,33 @@ fn token(state: &OktaState, base: &str, body: &[u8]) -> (StatusCode, Value) {
         json!({ "token_type": "Bearer", "expires_in": 3600, "access_token": access_token, "scope": scope }),
     )
 }
+
+/// Runs the contract check over `exchanges`; its exit status and output.
+pub fn check_contract(name: &str, exchanges: &[Exchange]) -> (bool, String) {
+    let dir = crate::function::target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file: std::path::PathBuf = dir.join(format!("okta-{name}-{}.jsonl", std::process::id()));
+    let lines: Vec<String> = exchanges
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap())
+        .collect();
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let spec = crate::root().join("../shared/okta-openapi/management-minimal.yaml");
+    assert!(
+        spec.exists(),
+        "{} is missing: Okta's contract is read from the shared/ folder beside the checkout",
+        spec.display()
+    );
+    let out = std::process::Command::new(crate::root().join(".testbed/venv/bin/python"))
+        .arg(crate::root().join("tests/testbed/okta_contract.py"))
+        .arg(&spec)
+        .arg(&file)
+        .output()
+        .expect("run the contract check (tests/run.sh installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}

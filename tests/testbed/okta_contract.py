@@ -5,7 +5,8 @@ Usage: okta_contract.py SPEC.yaml EXCHANGES.jsonl
 Each line of EXCHANGES is one request and its response, as the Okta fake records them (every
 request autofed's client sent and every response the fake returned). Each is validated against
 the operation the spec defines for its method and path. Prints the operations covered; exits 1
-with the failures if any exchange does not conform.
+with the failures if any exchange does not conform. The operations covered are printed by
+their `operationId`s, so a test can require every operation autofed uses to be among them.
 
 Known quirks of the spec (see its README), handled here without loosening any check:
 - some `$ref`s point at schemas that are not in the file: they are stubbed as `{}`;
@@ -17,6 +18,7 @@ Known quirks of the spec (see its README), handled here without loosening any ch
 """
 
 import json
+import re
 import sys
 
 import yaml
@@ -66,6 +68,18 @@ def main(spec_path, exchanges_path):
         config=Config(spec_validator_cls=None, extra_media_type_deserializers=xml_as_text),
     )
 
+    templates = []
+    for template, item in spec.get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
+        templates.append((template.count("{"), re.compile(pattern), item))
+    templates.sort(key=lambda t: t[0])  # literal segments win over parameters
+
+    def operation_id(method, path):
+        for _, pattern, item in templates:
+            if pattern.match(path) and isinstance(item.get(method), dict):
+                return item[method].get("operationId", f"{method} {path}")
+        return f"(no operation) {method.upper()} {path}"
+
     failures, covered, count = [], set(), 0
     with open(exchanges_path) as f:
         for n, line in enumerate(f, 1):
@@ -98,8 +112,9 @@ def main(spec_path, exchanges_path):
                     cause = err.__cause__ or err
                     detail = getattr(cause, "schema_errors", None) or [cause]
                     failures.append(f"{what}: {kind}: {type(err).__name__}: " + "; ".join(str(d)[:300] for d in detail))
-            covered.add(f"{e['method'].upper()} {e['path']}")
+            covered.add(operation_id(e["method"], e["path"]))
     print(f"okta contract: {count} exchanges, {len(failures)} failures; stubbed {len(stubs)} missing schemas")
+    print("covered: " + " ".join(sorted(covered)))
     for failure in failures:
         print("  FAIL " + failure)
     return 1 if failures else 0

@@ -1,52 +1,25 @@
 //! autofed's Okta client against the stateful Okta fake, and every exchange between them
 //! checked against Okta's published contract (`../shared/okta-openapi/management-minimal.yaml`).
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{process::Command, time::Duration};
 
 use autofed::okta::{Client, Retries, Secret};
-use autofed_tests::{function::target_dir, okta::OktaFake, root};
+use autofed_tests::{
+    OKTA_TOKEN as TOKEN,
+    function::target_dir,
+    okta::{OktaFake, check_contract},
+};
 use reqwest::Method;
 use serde_json::json;
 
-const TOKEN: &str = "00TESTtokenNeverLogged-9f8e7d6c5b4a";
-
 fn client(fake: &OktaFake, token: &str) -> Client {
+    autofed_tests::capture_logs("okta_client");
     let retries = Retries {
         attempts: 4,
         base_delay: Duration::from_millis(20),
         max_rate_limit_wait: Duration::from_secs(5),
     };
     Client::new(&fake.url, Secret::new(token), retries).unwrap()
-}
-
-/// Runs the contract check over `exchanges`; its exit status and output.
-fn contract(name: &str, exchanges: &[autofed_tests::okta::Exchange]) -> (bool, String) {
-    let dir = target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file: PathBuf = dir.join(format!("okta-{name}-{}.jsonl", std::process::id()));
-    let lines: Vec<String> = exchanges
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap())
-        .collect();
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let spec = root().join("../shared/okta-openapi/management-minimal.yaml");
-    assert!(
-        spec.exists(),
-        "{} is missing: Okta's contract is read from the shared/ folder beside the checkout",
-        spec.display()
-    );
-    let out = Command::new(root().join(".testbed/venv/bin/python"))
-        .arg(root().join("tests/testbed/okta_contract.py"))
-        .arg(&spec)
-        .arg(&file)
-        .output()
-        .expect("run the contract check (tests/run.sh installs it)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 #[tokio::test]
@@ -301,7 +274,7 @@ async fn every_exchange_conforms_to_the_okta_contract() {
     );
 
     let exchanges = fake.exchanges();
-    let (ok, report) = contract("all", &exchanges);
+    let (ok, report) = check_contract("all", &exchanges);
     assert!(ok, "{report}");
     assert!(
         report.contains(&format!("{} exchanges, 0 failures", exchanges.len())),
@@ -315,7 +288,7 @@ async fn every_exchange_conforms_to_the_okta_contract() {
         .find(|e| e.method == "post" && e.path == "/api/v1/groups")
         .unwrap();
     first_post.response["type"] = json!("NOT_A_GROUP_TYPE");
-    let (ok, report) = contract("tampered", &tampered);
+    let (ok, report) = check_contract("tampered", &tampered);
     assert!(
         !ok,
         "a non-conforming response must fail the check: {report}"

@@ -10,7 +10,7 @@ use autofed::{
     report::{Mode, Report, Status},
 };
 use autofed_tests::{
-    OKTA_TOKEN,
+    OKTA_TOKEN, OKTA_WRONG_TOKEN,
     bed::{Bed, OKTA_ADMINS, OKTA_PAYMENTS, OktaOrg},
     fixtures::event,
 };
@@ -314,7 +314,7 @@ async fn a_rate_limit_is_waited_out_and_the_run_succeeds() {
 async fn a_wrong_token_is_a_clear_error_and_nothing_changes() {
     let mut bed = Bed::new().await;
     let id = bed.new_account(&[("team", "payments")]).await;
-    let wrong = "00WRONGtokenAlsoNeverLogged-1a2b3c";
+    let wrong = OKTA_WRONG_TOKEN;
     let okta = bed.okta(50, wrong).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
@@ -576,4 +576,113 @@ async fn a_closed_accounts_own_app_is_deactivated_and_deleted() {
     );
     assert!(!okta.fake.apps().contains_key(&app_id));
     assert!(okta.fake.apps().contains_key(&okta.ic_app));
+}
+
+/// Every request autofed's Okta code sends and every answer the fake gives, over both modes,
+/// drift, a rule change, adoption, the push to Identity Center and deprovisioning, conforms to
+/// Okta's published contract; every operation autofed uses is among them.
+#[tokio::test]
+async fn every_okta_exchange_of_every_flow_conforms_to_the_contract() {
+    let mut bed = Bed::new().await;
+    let id = bed.new_account(&[("team", "payments")]).await;
+    let dev = bed.sandbox.accounts["payments-dev"].clone();
+    let okta = bed.okta(2, OKTA_TOKEN).await;
+    let gm = bed.okta_config(&okta, "group-mapping", "deprovision = true");
+    let ctx = bed.okta_context(&gm).await.unwrap();
+    okta.fake.throttle(1);
+    report(&ctx, &id, Mode::Apply).await;
+    bed.push_okta_groups(&okta).await;
+    report(&ctx, &id, Mode::Apply).await;
+    // Drift on autofed's own app, then a management rule that changes.
+    let app_id = id_of(&app_labelled(&okta, "AWS Account Federation"));
+    okta.fake
+        .set_app_setting(&app_id, "sessionDuration", json!(900));
+    let changed = gm.replacen(
+        "roles = [\"Administrator\", \"ReadOnly\"]",
+        "roles = [\"Administrator\"]",
+        1,
+    );
+    let ctx = bed.okta_context(&changed).await.unwrap();
+    let r = report(&ctx, &id, Mode::Apply).await;
+    assert!(
+        r.actions
+            .iter()
+            .any(|a| a.summary.starts_with("update Okta rule")),
+        "{:#?}",
+        r.actions
+    );
+    // Adoption of a same-named group.
+    okta.fake.seed_group(
+        &format!("aws#acme-payments-dev#Administrator#{dev}"),
+        "by hand",
+    );
+    let ctx = bed
+        .okta_context(&changed.replace("account_alias = ", "adopt = true\naccount_alias = "))
+        .await
+        .unwrap();
+    report(&ctx, &dev, Mode::Apply).await;
+    // App per account, then a group taken off the account's app.
+    let apa = bed.okta_config(&okta, "app-per-account", "deprovision = true");
+    let ctx = bed.okta_context(&apa).await.unwrap();
+    let other = bed.sandbox.accounts["sandbox-alice"].clone();
+    report(&ctx, &other, Mode::Apply).await;
+    let fewer = apa.replace(
+        &format!("[[okta.app_per_account.groups]]\ngroup = \"{OKTA_ADMINS}\""),
+        &format!("[[okta.app_per_account.groups]]\ngroup = \"{OKTA_PAYMENTS}\""),
+    );
+    let ctx = bed.okta_context(&fewer).await.unwrap();
+    let r = report(&ctx, &other, Mode::Apply).await;
+    assert!(
+        r.actions
+            .iter()
+            .any(|a| a.summary.starts_with("unassign Okta group")),
+        "{:#?}",
+        r.actions
+    );
+    // Deprovisioning in both modes.
+    bed.deliver(&ctx, &event("close-account.json", &other))
+        .await;
+    let ctx = bed.okta_context(&gm).await.unwrap();
+    bed.deliver(&ctx, &event("close-account.json", &id)).await;
+
+    let exchanges = okta.fake.exchanges();
+    let (ok, out) = autofed_tests::okta::check_contract("flows", &exchanges);
+    assert!(ok, "{out}");
+    let covered = out
+        .lines()
+        .find_map(|l| l.strip_prefix("covered: "))
+        .unwrap_or_default()
+        .split(' ')
+        .collect::<Vec<_>>();
+    for op in [
+        "listApplications",
+        "createApplication",
+        "getApplication",
+        "replaceApplication",
+        "deactivateApplication",
+        "deleteApplication",
+        "listGroups",
+        "addGroup",
+        "replaceGroup",
+        "deleteGroup",
+        "listGroupRules",
+        "createGroupRule",
+        "replaceGroupRule",
+        "activateGroupRule",
+        "deactivateGroupRule",
+        "deleteGroupRule",
+        "listApplicationGroupAssignments",
+        "assignGroupToApplication",
+        "getApplicationGroupAssignment",
+        "unassignApplicationFromGroup",
+        "listGroupPushMappings",
+        "createGroupPushMapping",
+    ] {
+        assert!(covered.contains(&op), "{op} not exercised: {covered:?}");
+    }
+    assert!(
+        covered.iter().all(|op| !op.starts_with("(no operation)")),
+        "{covered:?}"
+    );
+    assert!(exchanges.iter().any(|e| e.status == 429));
 }

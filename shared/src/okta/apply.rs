@@ -109,6 +109,7 @@ pub async fn apply(client: &Client, op: &OktaOp, created: &Created) -> Result<()
                     problem: format!("app {id} disappeared during the run"),
                 });
             };
+            // The read-only properties go: Okta's contract refuses them in a request.
             if let Some(obj) = app.as_object_mut() {
                 for key in [
                     "_links",
@@ -117,6 +118,7 @@ pub async fn apply(client: &Client, op: &OktaOp, created: &Created) -> Result<()
                     "lastUpdated",
                     "id",
                     "features",
+                    "status",
                 ] {
                     obj.remove(key);
                 }

@@ -1,11 +1,15 @@
-//! The sandbox demo: a local organization in moto, a `CreateAccountResult` event through the
-//! account-onboarder (its built binary, through the Lambda Runtime API and a real SQS queue),
-//! and a readable account of what autofed did. The event is delivered twice: the second run
-//! must plan nothing and write nothing. Exits non-zero if either run is not as it should be.
+//! The sandbox demo: a local organization in moto, a fake Okta org, a `CreateAccountResult`
+//! event through the account-onboarder (its built binary, through the Lambda Runtime API and
+//! a real SQS queue), and a readable account of what autofed did on both sides. Run 1 does
+//! everything but the assignment of a group Okta has not pushed to Identity Center yet (the
+//! message is handed back); Okta's push is then simulated and run 2 (the redelivery) makes the
+//! assignment; run 3 (the event again) must plan nothing and write nothing. Exits non-zero if
+//! a run is not as it should be.
 
 use std::{process::ExitCode, time::Duration};
 
 use autofed_tests::{
+    OKTA_TOKEN,
     esm::Queue,
     fixtures::{self, event},
     function::{FunctionProcess, binary, target_dir},
@@ -21,7 +25,7 @@ const NEW_ACCOUNT: &str = "payments-staging";
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     println!(
-        "autofed sandbox: moto on 127.0.0.1, the account-onboarder binary, one organization event\n"
+        "autofed sandbox: moto and a fake Okta org on 127.0.0.1, the account-onboarder binary, one organization event\n"
     );
     let moto = Moto::start();
     let aws = sdk_config(&moto.url);
@@ -34,8 +38,16 @@ async fn main() -> ExitCode {
     std::fs::create_dir_all(&out_dir).expect("create target/sandbox");
     let template =
         std::fs::read_to_string(root().join("tests/sandbox/autofed.toml")).expect("sandbox config");
+    let okta = fixtures::okta_org(&aws, 200, OKTA_TOKEN).await;
     let config = out_dir.join("autofed.toml");
-    std::fs::write(&config, sandbox.render(&template)).expect("write config");
+    let text = fixtures::okta_config(
+        &sandbox.render(&template),
+        &okta.fake.url,
+        &okta.ic_app,
+        "group-mapping",
+        "",
+    );
+    std::fs::write(&config, text).expect("write config");
 
     print_organization(&aws, &sandbox).await;
 
@@ -57,26 +69,49 @@ async fn main() -> ExitCode {
 
     let body = event("create-account-result-succeeded.json", &new_id);
     let mut ok = true;
-    for run in 1..=2 {
-        println!(
-            "\n== Run {run}: CreateAccountResult (SUCCEEDED) for {NEW_ACCOUNT} ({new_id}) -> queue -> account-onboarder"
-        );
-        work.send(&body).await;
+    for run in 1..=3 {
+        match run {
+            1 => println!(
+                "\n== Run 1: CreateAccountResult (SUCCEEDED) for {NEW_ACCOUNT} ({new_id}) -> queue -> account-onboarder"
+            ),
+            2 => {
+                let pushed = fixtures::push_okta_groups(&aws, &sandbox, &okta).await;
+                println!(
+                    "\n== Okta pushes the group to Identity Center (SCIM, simulated): {} group(s) created in the identity store",
+                    pushed.len()
+                );
+                println!("== Run 2: the handed-back message, delivered again after its delay");
+            }
+            _ => println!("\n== Run 3: the same event again: nothing may change"),
+        }
+        if run != 2 {
+            work.send(&body).await;
+        }
         let api = &api;
-        let response = work
-            .deliver(|e| async move {
-                let payload = serde_json::to_value(e).expect("event JSON");
-                let answer = api
-                    .invoke(payload, Duration::from_secs(120))
-                    .await
-                    .unwrap_or_else(|e| {
-                        eprintln!("the function failed: {e}");
-                        std::process::exit(1)
-                    });
-                serde_json::from_value(answer).expect("an SqsBatchResponse")
-            })
-            .await
-            .expect("the event was delivered");
+        let mut response = None;
+        for _ in 0..40 {
+            response = work
+                .deliver(|e| async move {
+                    let payload = serde_json::to_value(e).expect("event JSON");
+                    let answer = api
+                        .invoke(payload, Duration::from_secs(120))
+                        .await
+                        .unwrap_or_else(|e| {
+                            eprintln!("the function failed: {e}");
+                            std::process::exit(1)
+                        });
+                    serde_json::from_value(answer).expect("an SqsBatchResponse")
+                })
+                .await;
+            if response.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let Some(response) = response else {
+            eprintln!("run {run}: no message to deliver");
+            return ExitCode::FAILURE;
+        };
         let reports = function.reports();
         let Some(report) = reports.last().filter(|_| reports.len() == run) else {
             eprintln!("run {run}: the function logged no report");
@@ -91,20 +126,35 @@ async fn main() -> ExitCode {
             path.display()
         );
         let writes = report["calls"]["writes"].as_u64().unwrap_or(u64::MAX);
-        let failed = report["actions"]
+        let failed: Vec<&Value> = report["actions"]
             .as_array()
             .into_iter()
             .flatten()
-            .any(|a| a["status"] == "failed");
-        ok &= response.batch_item_failures.is_empty() && !failed;
-        if run == 1 {
-            print_account_state(&aws, &sandbox, &new_id).await;
-        } else {
-            ok &= writes == 0 && report["actions"].as_array().is_some_and(Vec::is_empty);
-            println!(
-                "   second run: {} actions planned, {writes} write calls",
-                report["actions"].as_array().map_or(0, Vec::len)
-            );
+            .filter(|a| a["status"] == "failed")
+            .collect();
+        match run {
+            1 => {
+                // Only the pushed group's assignment waits, and the message is handed back.
+                ok &= response.batch_item_failures.len() == 1
+                    && failed.len() == 1
+                    && failed[0]["not_ready"] == true;
+                print_okta_state(&okta, &new_id);
+                print_account_state(&aws, &sandbox, &new_id).await;
+            }
+            2 => {
+                ok &= response.batch_item_failures.is_empty() && failed.is_empty();
+                print_account_state(&aws, &sandbox, &new_id).await;
+            }
+            _ => {
+                ok &= response.batch_item_failures.is_empty()
+                    && failed.is_empty()
+                    && writes == 0
+                    && report["actions"].as_array().is_some_and(Vec::is_empty);
+                println!(
+                    "   third run: {} actions planned, {writes} write calls (AWS and Okta)",
+                    report["actions"].as_array().map_or(0, Vec::len)
+                );
+            }
         }
     }
     ok &= dlq.depth().await == 0;
@@ -199,6 +249,85 @@ async fn print_organization(aws: &aws_config::SdkConfig, sandbox: &fixtures::San
     );
 }
 
+fn print_okta_state(okta: &fixtures::OktaOrg, id: &str) {
+    println!("\n   What now exists in Okta, read back from the fake org:");
+    let groups = okta.fake.groups();
+    let name = |gid: &str| {
+        groups
+            .get(gid)
+            .and_then(|g| g["profile"]["name"].as_str())
+            .unwrap_or(gid)
+            .to_string()
+    };
+    let mut rows = Vec::new();
+    for (app_id, app) in okta.fake.apps() {
+        let s = &app["settings"]["app"];
+        let detail = if s["useGroupMapping"] == true {
+            format!(
+                "Use Group Mapping; filter {}; role value {}",
+                s["groupFilter"], s["roleValuePattern"]
+            )
+        } else {
+            "seeded (not autofed's)".into()
+        };
+        rows.push(vec![
+            "app".into(),
+            format!("{} ({app_id})", app["label"].as_str().unwrap_or_default()),
+            detail,
+        ]);
+        for gid in okta.fake.app_groups(&app_id).keys() {
+            rows.push(vec![
+                "  assigned group".into(),
+                name(gid),
+                format!("to {}", app["label"].as_str().unwrap_or_default()),
+            ]);
+        }
+    }
+    for g in groups.values().filter(|g| {
+        g["profile"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains(id))
+    }) {
+        rows.push(vec![
+            "group".into(),
+            g["profile"]["name"].as_str().unwrap_or_default().into(),
+            g["profile"]["description"]
+                .as_str()
+                .unwrap_or_default()
+                .into(),
+        ]);
+    }
+    for r in okta.fake.rules().values() {
+        let targets: Vec<String> = r["actions"]["assignUserToGroups"]["groupIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|g| g.as_str())
+            .map(name)
+            .collect();
+        rows.push(vec![
+            "group rule".into(),
+            r["name"].as_str().unwrap_or_default().into(),
+            format!(
+                "{}: {} -> {}",
+                r["status"].as_str().unwrap_or_default(),
+                r["conditions"]["expression"]["value"]
+                    .as_str()
+                    .unwrap_or_default(),
+                targets.join(", ")
+            ),
+        ]);
+    }
+    for pushed in okta.fake.pushed_group_names() {
+        rows.push(vec![
+            "group push".into(),
+            pushed,
+            "to the AWS IAM Identity Center app".into(),
+        ]);
+    }
+    table(&["object", "name", "detail"], &rows);
+}
+
 fn print_report(report: &Value) {
     let rows: Vec<Vec<String>> = report["actions"]
         .as_array()
@@ -223,8 +352,15 @@ fn print_report(report: &Value) {
     } else {
         table(&["action", "resource", "status", "what"], &rows);
     }
+    let okta_calls: u64 = report["calls"]["by_operation"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("okta:"))
+        .map(|(_, v)| v.as_u64().unwrap_or_default())
+        .sum();
     println!(
-        "   AWS calls: {} reads, {} writes",
+        "   calls: {} reads, {} writes (of all calls, {okta_calls} to Okta)",
         report["calls"]["reads"], report["calls"]["writes"]
     );
 }
@@ -249,13 +385,12 @@ async fn print_account_state(aws: &aws_config::SdkConfig, sandbox: &fixtures::Sa
             "tag autofed:managed-by=autofed".into(),
         ]);
     }
-    let roles = iam
-        .list_roles()
-        .path_prefix("/federated/")
-        .send()
-        .await
-        .unwrap();
-    for r in roles.roles() {
+    let roles = iam.list_roles().send().await.unwrap();
+    for r in roles
+        .roles()
+        .iter()
+        .filter(|r| r.role_name() != "OrganizationAccountAccessRole")
+    {
         let attached = iam
             .list_attached_role_policies()
             .role_name(r.role_name())
@@ -319,7 +454,7 @@ async fn print_account_state(aws: &aws_config::SdkConfig, sandbox: &fixtures::Sa
                 .chain(&sandbox.users)
                 .find(|(_, v)| v.as_str() == pid)
                 .map(|(k, _)| k.clone())
-                .unwrap_or_else(|| pid.to_string());
+                .unwrap_or_else(|| format!("{pid} (pushed from Okta)"));
             rows.push(vec![
                 "Identity Center assignment".into(),
                 format!("{who} -> {ps_name}"),
