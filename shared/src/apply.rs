@@ -65,7 +65,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
                     Ok(()) => Status::Applied,
                     Err(e) => {
                         failed.insert(&action.resource);
-                        Status::failed(&Error::Okta(e))
+                        Status::failed(&Error::from(e))
                     }
                 }
             }

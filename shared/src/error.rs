@@ -84,7 +84,7 @@ pub enum Error {
     },
     /// Okta refused or failed a call, or its state does not fit the configuration.
     #[error(transparent)]
-    Okta(#[from] crate::okta::OktaError),
+    Okta(Box<crate::okta::OktaError>),
     /// Some planned actions failed, at least one of them in a way that may pass.
     #[error("{failed} of {total} actions failed for account {account_id}")]
     Incomplete {
@@ -95,6 +95,13 @@ pub enum Error {
         /// How many actions were planned.
         total: usize,
     },
+}
+
+// Boxed: an Okta error is large, and every `Result` of the crate would carry its size.
+impl From<crate::okta::OktaError> for Error {
+    fn from(e: crate::okta::OktaError) -> Self {
+        Error::Okta(Box::new(e))
+    }
 }
 
 /// What the queue should do with a message whose work ended in an error.

@@ -396,3 +396,90 @@ impl OktaConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::config::Config;
+
+    const BASE: &str = r#"
+        [saml]
+        [[roles]]
+        name = "Admin"
+        [okta]
+        org_url = "https://acme.okta.com"
+        mode = "group-mapping"
+        api_token_secret = "autofed/okta"
+    "#;
+
+    fn error(text: &str) -> String {
+        Config::from_toml(text, PathBuf::new())
+            .expect_err("must be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn a_minimal_okta_section_loads_with_defaults() {
+        let c = Config::from_toml(BASE, PathBuf::new()).unwrap();
+        let okta = c.okta.unwrap();
+        assert_eq!(okta.group_name, "aws#{alias}#{role}#{account_id}");
+        assert_eq!(okta.group_mapping.app_label, "AWS Account Federation");
+        assert!(!okta.group_mapping.create_app && !okta.deprovision);
+    }
+
+    #[test]
+    fn each_bad_value_is_named_by_its_key() {
+        let cases = [
+            (
+                BASE.replace("[saml]", "[saml]\nmetadata_file = \"m.xml\""),
+                "saml.metadata_file",
+            ),
+            (
+                BASE.replace("name = \"Admin\"", "name = \"Admin\"\npath = \"/fed/\""),
+                "roles[0].path",
+            ),
+            (
+                BASE.replace("https://acme.okta.com", "http://acme.okta.com"),
+                "okta.org_url",
+            ),
+            (
+                BASE.replace("https://acme.okta.com", "https://acme.okta.com/admin"),
+                "okta.org_url",
+            ),
+            (
+                BASE.replace("mode = ", "colour = \"blue\"\nmode = "),
+                "okta.colour",
+            ),
+            (BASE.replace("group-mapping", "app-per-tenant"), "okta.mode"),
+            (
+                BASE.replace("api_token_secret = \"autofed/okta\"", ""),
+                "okta",
+            ),
+            (
+                format!("{BASE}\ngroup_name = \"aws#{{role}}\""),
+                "okta.group_name",
+            ),
+            (
+                format!(
+                    "{BASE}\n[[okta.group_mapping.rules]]\ngroup = \"Admins\"\nroles = [\"Root\"]\naccounts = {{ all = true }}"
+                ),
+                "okta.group_mapping.rules[0].roles[0]",
+            ),
+            (
+                format!("{BASE}\n[okta.app_per_account]\nlabel = \"AWS {{nom}}\""),
+                "okta.app_per_account.label",
+            ),
+            (
+                format!(
+                    "[[identity_center.assignments]]\nokta_group = \"Eng\"\npermission_set = \"X\"\naccounts = {{ all = true }}\n{BASE}"
+                ),
+                "identity_center.assignments[0].okta_group",
+            ),
+        ];
+        for (text, key) in cases {
+            let e = error(&text);
+            assert!(e.contains(&format!("`{key}`")), "{key}: {e}");
+        }
+    }
+}

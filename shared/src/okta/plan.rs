@@ -238,7 +238,8 @@ pub fn plan_app(desired: &OktaDesired, observed: &OktaObserved) -> Vec<Action> {
 fn same(have: &Value, want: &Value) -> bool {
     have == want
         || match (have, want) {
-            (Value::String(h), w) => *h == w.to_string(),
+            (Value::String(h), Value::Number(n)) => h.parse::<f64>().ok() == n.as_f64(),
+            (Value::String(h), Value::Bool(b)) => h.parse::<bool>().ok() == Some(*b),
             _ => false,
         }
 }
