@@ -43,16 +43,7 @@ pub async fn onboard(ctx: &Context, account_id: &AccountId, mode: Mode) -> Resul
     let (result, log) = calls::scope(Box::pin(run(ctx, account_id, mode))).await;
     let mut outcome = result?;
     if let Outcome::Reconciled(report) = &mut outcome {
-        report.calls = log.counts();
-        info!(
-            account_id = %account_id,
-            mode = ?report.mode,
-            reads = report.calls.reads,
-            writes = report.calls.writes,
-            failed = report.failed(),
-            report = %serde_json::to_string(report).unwrap_or_default(),
-            "account report"
-        );
+        finish(report, &log, "account report");
     }
     Ok(outcome)
 }
@@ -110,6 +101,20 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         statuses,
     );
     Ok(Outcome::Reconciled(Box::new(report)))
+}
+
+/// Puts the run's call counts into its report and logs the report as one JSON line.
+fn finish(report: &mut Report, log: &calls::CallLog, message: &str) {
+    report.calls = log.counts();
+    info!(
+        account_id = %report.account_id,
+        mode = ?report.mode,
+        reads = report.calls.reads,
+        writes = report.calls.writes,
+        failed = report.failed(),
+        report = %serde_json::to_string(&*report).unwrap_or_default(),
+        "{message}"
+    );
 }
 
 fn creates_app(action: &Action) -> bool {
@@ -183,15 +188,7 @@ fn planned(account_id: &str, actions: &[Action]) -> Vec<Status> {
 pub async fn remove(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
     let (result, log) = calls::scope(Box::pin(plan_removal(ctx, account_id, mode))).await;
     let mut report = result?;
-    report.calls = log.counts();
-    info!(
-        account_id = %account_id,
-        mode = ?report.mode,
-        reads = report.calls.reads,
-        writes = report.calls.writes,
-        report = %serde_json::to_string(&report).unwrap_or_default(),
-        "account removal report"
-    );
+    finish(&mut report, &log, "account removal report");
     Ok(Outcome::Reconciled(Box::new(report)))
 }
 

@@ -60,6 +60,18 @@ async fn resolve(
     }
 }
 
+async fn resolve_all(
+    client: &Client,
+    created: &Created,
+    groups: &[GroupRef],
+) -> Result<Vec<String>, OktaError> {
+    let mut ids = Vec::with_capacity(groups.len());
+    for g in groups {
+        ids.push(resolve(client, created, g).await?);
+    }
+    Ok(ids)
+}
+
 fn rule_body(name: &str, management_group_id: &str, group_ids: Vec<String>) -> Value {
     json!({
         "type": "group_rule",
@@ -181,10 +193,7 @@ pub async fn apply(client: &Client, op: &OktaOp, created: &Created) -> Result<()
             management_group_id,
             groups,
         } => {
-            let mut ids = Vec::new();
-            for g in groups {
-                ids.push(resolve(client, created, g).await?);
-            }
+            let ids = resolve_all(client, created, groups).await?;
             let rule = client
                 .write(
                     Method::POST,
@@ -206,10 +215,7 @@ pub async fn apply(client: &Client, op: &OktaOp, created: &Created) -> Result<()
             management_group_id,
             groups,
         } => {
-            let mut ids = Vec::new();
-            for g in groups {
-                ids.push(resolve(client, created, g).await?);
-            }
+            let ids = resolve_all(client, created, groups).await?;
             // NB: Okta changes only inactive rules.
             lifecycle(
                 client,
