@@ -126,7 +126,7 @@ async fn assign(
     let principal = Principal::OktaGroup(group.to_string());
     let Some(id) = sso::principal_id(clients.identity_store, store, &principal).await? else {
         return Err(Error::NotReady {
-            account_id: account_id.to_string(),
+            subject: format!("account {account_id}"),
             reason: format!("Okta has not pushed group {group:?} to IAM Identity Center yet"),
         });
     };

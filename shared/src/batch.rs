@@ -1,5 +1,5 @@
-//! An SQS batch of organization events: each record parsed and worked on alone, so that one
-//! bad message fails only itself.
+//! An SQS batch of organization events (or EKS events): each record parsed and worked on
+//! alone, so that one bad message fails only itself.
 //!
 //! What happens to a record that does not succeed depends on its error's
 //! [`Disposition`](crate::error::Disposition): bad input and writes AWS refuses go to the
@@ -16,12 +16,23 @@ use crate::{
     Context,
     aws::queue,
     error::{Disposition, Error, backoff},
-    events::{self, AccountEvent},
+    cluster,
+    events::{self, AccountEvent, ClusterEvent},
     onboard,
     report::Mode,
 };
 
-/// Handles a batch; the response names the records the queue should deliver again.
+/// What a queue's messages are about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// Organization events: accounts.
+    Accounts,
+    /// EKS events: clusters.
+    Clusters,
+}
+
+/// Handles a batch of organization events; the response names the records the queue should
+/// deliver again.
 ///
 /// Records are worked on one after another. A record is started only while at least
 /// `retry.assignment_timeout_seconds` plus a minute remain before `deadline` (the invocation's,
@@ -31,6 +42,25 @@ pub async fn handle(
     ctx: &Context,
     event: SqsEvent,
     deadline: Option<SystemTime>,
+) -> SqsBatchResponse {
+    handle_batch(ctx, event, deadline, Work::Accounts).await
+}
+
+/// Handles a batch of EKS `CreateCluster` / `DeleteCluster` events, as [`handle`] does
+/// organization events.
+pub async fn handle_clusters(
+    ctx: &Context,
+    event: SqsEvent,
+    deadline: Option<SystemTime>,
+) -> SqsBatchResponse {
+    handle_batch(ctx, event, deadline, Work::Clusters).await
+}
+
+async fn handle_batch(
+    ctx: &Context,
+    event: SqsEvent,
+    deadline: Option<SystemTime>,
+    kind: Work,
 ) -> SqsBatchResponse {
     let reserve = Duration::from_secs(ctx.config.retry.assignment_timeout_seconds + 60);
     let mut response = SqsBatchResponse::default();
@@ -43,7 +73,7 @@ pub async fn handle(
             defer(ctx, record).instrument(span).await;
             false
         } else {
-            handle_record(ctx, record).instrument(span).await
+            handle_record(ctx, record, kind).instrument(span).await
         };
         if !done {
             response.add_failure(message_id);
@@ -69,9 +99,13 @@ async fn hand_back(ctx: &Context, record: &SqsMessage, delay: Duration) {
 }
 
 /// Works on one record; returns whether it is finished with (done, skipped or dead-lettered).
-async fn handle_record(ctx: &Context, record: &SqsMessage) -> bool {
+async fn handle_record(ctx: &Context, record: &SqsMessage, kind: Work) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
-    let err = match work(ctx, body).await {
+    let result = match kind {
+        Work::Accounts => work(ctx, body).await,
+        Work::Clusters => work_on_cluster(ctx, body).await,
+    };
+    let err = match result {
         Ok(()) => return true,
         Err(e) => e,
     };
@@ -86,11 +120,11 @@ async fn handle_record(ctx: &Context, record: &SqsMessage) -> bool {
                 .unwrap_or(1u32);
             let retry = &ctx.config.retry;
             if deliveries >= retry.max_deliveries {
-                let Error::NotReady { account_id, reason } = err else {
+                let Error::NotReady { subject, reason } = err else {
                     unreachable!("only NotReady is RetryLater")
                 };
                 let gave_up = Error::GaveUp {
-                    account_id,
+                    subject,
                     attempts: deliveries,
                     reason,
                 };
@@ -112,6 +146,37 @@ async fn handle_record(ctx: &Context, record: &SqsMessage) -> bool {
     }
 }
 
+fn mode(ctx: &Context) -> Mode {
+    if ctx.config.dry_run {
+        Mode::Plan
+    } else {
+        Mode::Apply
+    }
+}
+
+async fn work_on_cluster(ctx: &Context, body: &str) -> Result<(), Error> {
+    match events::parse_cluster(body)? {
+        ClusterEvent::Created { cluster } => {
+            info!(event = "cluster-created", account_id = %cluster.account_id, region = %cluster.region, cluster = %cluster.name, "event received");
+            match cluster::onboard::onboard(ctx, &cluster, mode(ctx)).await?.error() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+        ClusterEvent::Deleted { cluster } => {
+            info!(event = "cluster-deleted", account_id = %cluster.account_id, region = %cluster.region, cluster = %cluster.name, "cluster deleted; its access entries and aws-auth went with it");
+            Ok(())
+        }
+        ClusterEvent::CallFailed {
+            event_name,
+            error_code,
+        } => {
+            info!(event = event_name, error_code = %error_code, "the call failed; nothing to do");
+            Ok(())
+        }
+    }
+}
+
 async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
     let event = events::parse(body)?;
     let Some(account_id) = event.account_id() else {
@@ -127,11 +192,7 @@ async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
         return Ok(());
     };
     info!(event = event.kind(), account_id = %account_id, "event received");
-    let mode = if ctx.config.dry_run {
-        Mode::Plan
-    } else {
-        Mode::Apply
-    };
+    let mode = mode(ctx);
     let outcome = match event {
         AccountEvent::Departed { .. } => onboard::remove(ctx, account_id, mode).await?,
         _ => onboard::onboard(ctx, account_id, mode).await?,

@@ -25,20 +25,20 @@ pub enum Error {
         /// The account id from the event.
         account_id: String,
     },
-    /// The account exists but cannot be worked on yet (a brand-new account's execution role is
-    /// not assumable for a while after creation).
-    #[error("account {account_id} is not ready: {reason}")]
+    /// The account or cluster exists but cannot be worked on yet (a brand-new account's
+    /// execution role is not assumable for a while; a cluster is still `CREATING`).
+    #[error("{subject} is not ready: {reason}")]
     NotReady {
-        /// The account waited for.
-        account_id: String,
+        /// What is waited for: `account 222222222222`, `cluster 2222.../eu-west-1/prod`.
+        subject: String,
         /// Why it is not ready, as AWS said it.
         reason: String,
     },
-    /// The account stayed not ready past the configured number of deliveries.
-    #[error("account {account_id} still not ready after {attempts} deliveries: {reason}")]
+    /// The account or cluster stayed not ready past the configured number of deliveries.
+    #[error("{subject} still not ready after {attempts} deliveries: {reason}")]
     GaveUp {
-        /// The account waited for.
-        account_id: String,
+        /// What was waited for.
+        subject: String,
         /// How many times the message was delivered.
         attempts: u32,
         /// The last reason it was not ready.
@@ -69,12 +69,10 @@ pub enum Error {
     },
     /// Some planned actions failed, and every failure is one that retrying cannot fix; the
     /// rest was applied. The report says which and why.
-    #[error(
-        "{failed} of {total} actions for account {account_id} were refused and need a person: {reasons}"
-    )]
+    #[error("{failed} of {total} actions for {subject} were refused and need a person: {reasons}")]
     Refused {
-        /// The account worked on.
-        account_id: String,
+        /// The account or cluster worked on.
+        subject: String,
         /// How many actions failed.
         failed: usize,
         /// How many actions were planned.
@@ -82,14 +80,21 @@ pub enum Error {
         /// The failures' reasons, joined.
         reasons: String,
     },
+    /// A Kubernetes API call failed.
+    #[error("{source}{}", kube_hint(source))]
+    Kube {
+        /// The failed call.
+        #[from]
+        source: crate::kube::KubeError,
+    },
     /// Okta refused or failed a call, or its state does not fit the configuration.
     #[error(transparent)]
     Okta(Box<crate::okta::OktaError>),
     /// Some planned actions failed, at least one of them in a way that may pass.
-    #[error("{failed} of {total} actions failed for account {account_id}")]
+    #[error("{failed} of {total} actions failed for {subject}")]
     Incomplete {
-        /// The account worked on.
-        account_id: String,
+        /// The account or cluster worked on.
+        subject: String,
         /// How many actions failed.
         failed: usize,
         /// How many actions were planned.
@@ -131,6 +136,8 @@ impl Error {
             // and redrive once the secret or configuration is fixed.
             Error::Okta(e) if !e.is_retryable() => Disposition::DeadLetter,
             Error::Okta(_) => Disposition::Retry,
+            Error::Kube { source } if !source.is_retryable() => Disposition::DeadLetter,
+            Error::Kube { .. } => Disposition::Retry,
             Error::Aws { .. } | Error::Metadata { .. } | Error::Incomplete { .. } => {
                 Disposition::Retry
             }
@@ -185,6 +192,18 @@ impl Error {
             message,
             retryable,
         }
+    }
+}
+
+/// What a person must do about an API server that does not let autofed in.
+fn kube_hint(e: &crate::kube::KubeError) -> &'static str {
+    match e.code {
+        401 => " (the cluster did not accept autofed's token: check the execution role and the cluster's region)",
+        403 => {
+            " (autofed's execution role may not do this in the cluster: map it to system:masters in aws-auth, \
+             or give it an access entry with AmazonEKSClusterAdminPolicy)"
+        }
+        _ => "",
     }
 }
 

@@ -176,6 +176,155 @@ struct AccountOnly {
 
 const API_CALL: &str = "AWS API Call via CloudTrail";
 
+/// What an EKS event, forwarded from a member account and region to the central bus, asks
+/// autofed to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// `CreateCluster` succeeded: the cluster exists (usually still `CREATING`); onboard it.
+    Created {
+        /// The cluster.
+        cluster: ClusterRef,
+    },
+    /// `DeleteCluster` succeeded: reported only (the access entries go with the cluster).
+    Deleted {
+        /// The cluster.
+        cluster: ClusterRef,
+    },
+    /// The call failed (`errorCode` set): no cluster to work on.
+    CallFailed {
+        /// `CreateCluster` or `DeleteCluster`.
+        event_name: &'static str,
+        /// CloudTrail's error code.
+        error_code: String,
+    },
+}
+
+/// A cluster, as an event names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterRef {
+    /// The account that holds it.
+    pub account_id: AccountId,
+    /// Its region.
+    pub region: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl std::fmt::Display for ClusterRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.account_id, self.region, self.name)
+    }
+}
+
+impl ClusterEvent {
+    /// A short name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClusterEvent::Created { .. } => "cluster-created",
+            ClusterEvent::Deleted { .. } => "cluster-deleted",
+            ClusterEvent::CallFailed { .. } => "cluster-call-failed",
+        }
+    }
+}
+
+/// The parts of an EKS CloudTrail record autofed reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EksDetail {
+    #[serde(default)]
+    event_name: Option<String>,
+    #[serde(default)]
+    aws_region: Option<String>,
+    #[serde(default)]
+    recipient_account_id: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
+    #[serde(default)]
+    request_parameters: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ClusterName {
+    name: String,
+}
+
+/// Parses an EKS event (an SQS message body of the cluster queue).
+pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
+    let detail: EksDetail = field(event.detail.clone(), "detail")?;
+    let name = detail.event_name.clone().unwrap_or_default();
+    let event_name = match (event.source.as_str(), event.detail_type.as_str(), name.as_str()) {
+        ("aws.eks", API_CALL, "CreateCluster") => "CreateCluster",
+        ("aws.eks", API_CALL, "DeleteCluster") => "DeleteCluster",
+        (source, detail_type, _) => {
+            return Err(EventError::Unsupported {
+                source_name: quote(source),
+                detail_type: quote(detail_type),
+                event_name: quote(&name),
+            });
+        }
+    };
+    if let Some(error_code) = detail.error_code {
+        return Ok(ClusterEvent::CallFailed {
+            event_name,
+            error_code,
+        });
+    }
+    // NB: an event forwarded to another bus keeps its `account` and `region`; CloudTrail's
+    // own fields say the same and are preferred.
+    let account = detail
+        .recipient_account_id
+        .or(event.account)
+        .unwrap_or_default();
+    let account_field = "detail.recipientAccountId";
+    let region = detail.aws_region.or(event.region).unwrap_or_default();
+    if !crate::config::cluster::is_region(&region) {
+        return Err(EventError::Field {
+            field: "detail.awsRegion".into(),
+            problem: format!("not a region name: {}", quote(&region)),
+        });
+    }
+    let p: ClusterName = field(
+        detail
+            .request_parameters
+            .filter(Value::is_object)
+            .ok_or_else(|| EventError::Field {
+                field: "detail.requestParameters".into(),
+                problem: "missing".into(),
+            })?,
+        "detail.requestParameters",
+    )?;
+    if !is_cluster_name(&p.name) {
+        return Err(EventError::Field {
+            field: "detail.requestParameters.name".into(),
+            problem: format!(
+                "not an EKS cluster name (1-100 of letters, digits, `-`, `_`, starting with a letter or digit): {}",
+                quote(&p.name)
+            ),
+        });
+    }
+    let cluster = ClusterRef {
+        account_id: account_id(&account, account_field)?,
+        region,
+        name: p.name,
+    };
+    Ok(if event_name == "CreateCluster" {
+        ClusterEvent::Created { cluster }
+    } else {
+        ClusterEvent::Deleted { cluster }
+    })
+}
+
+/// Whether `s` is a valid EKS cluster name.
+pub fn is_cluster_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Parses an EventBridge event (an SQS message body) into what it asks autofed to do.
 pub fn parse(body: &str) -> Result<AccountEvent, EventError> {
     let event: EventBridgeEvent<Value> =

@@ -25,6 +25,14 @@ pub enum Outcome {
     /// The event names the management account, which autofed does not onboard (it has no
     /// execution role, and its access is managed by hand).
     ManagementAccount,
+    /// Nothing to do, for the reason given (a cluster that failed, is being deleted or is
+    /// gone; a cluster in the management account).
+    Skipped {
+        /// What was skipped.
+        subject: String,
+        /// Why.
+        reason: String,
+    },
     /// The account is not active (suspended or closing): nothing to do.
     Inactive {
         /// The account.
@@ -67,6 +75,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         ctx.partition,
         account_id,
         &ctx.execution_roles(),
+        sts::MEMBER_ACTIONS,
         &ctx.config.retry,
     )
     .await?;
@@ -104,7 +113,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
 }
 
 /// Puts the run's call counts into its report and logs the report as one JSON line.
-fn finish(report: &mut Report, log: &calls::CallLog, message: &str) {
+pub(crate) fn finish(report: &mut Report, log: &calls::CallLog, message: &str) {
     report.calls = log.counts();
     info!(
         account_id = %report.account_id,
@@ -167,7 +176,7 @@ fn clients<'a>(ctx: &'a Context, iam: Option<&'a aws_sdk_iam::Client>) -> Client
 }
 
 /// The statuses of a plan that is only shown.
-fn planned(account_id: &str, actions: &[Action]) -> Vec<Status> {
+pub(crate) fn planned(account_id: &str, actions: &[Action]) -> Vec<Status> {
     actions
         .iter()
         .map(|a| {
@@ -251,7 +260,7 @@ impl Outcome {
             .collect();
         if !failures.is_empty() && failures.iter().all(|f| f.2) {
             return Some(Error::NotReady {
-                account_id: r.account_id.clone(),
+                subject: r.subject(),
                 reason: failures.iter().map(|f| f.0).collect::<Vec<_>>().join("; "),
             });
         }
@@ -259,13 +268,13 @@ impl Outcome {
             None
         } else if failures.iter().any(|f| f.1) {
             Some(Error::Incomplete {
-                account_id: r.account_id.clone(),
+                subject: r.subject(),
                 failed: failures.len(),
                 total: r.actions.len(),
             })
         } else {
             Some(Error::Refused {
-                account_id: r.account_id.clone(),
+                subject: r.subject(),
                 failed: failures.len(),
                 total: r.actions.len(),
                 reasons: failures.iter().map(|f| f.0).collect::<Vec<_>>().join("; "),

@@ -151,6 +151,8 @@ pub enum Op {
     },
     /// A write in Okta.
     Okta(OktaOp),
+    /// A write in an EKS cluster (EKS's API or the cluster's Kubernetes API).
+    Cluster(crate::cluster::plan::ClusterOp),
 }
 
 /// One step of a plan.

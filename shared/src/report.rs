@@ -83,6 +83,9 @@ pub struct Report {
     pub account_id: String,
     /// Its name.
     pub account_name: String,
+    /// The cluster, for a cluster's run (`account/region/name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
     /// Plan or apply.
     pub mode: Mode,
     /// Every action, in plan order.
@@ -105,6 +108,7 @@ impl Report {
         Self {
             account_id,
             account_name,
+            cluster: None,
             mode,
             summary: crate::plan::tally(actions),
             actions: actions
@@ -118,6 +122,14 @@ impl Report {
                 })
                 .collect(),
             calls: CallCounts::default(),
+        }
+    }
+
+    /// What the run worked on: `account 2222...` or `cluster 2222.../eu-west-1/prod`.
+    pub fn subject(&self) -> String {
+        match &self.cluster {
+            Some(c) => format!("cluster {c}"),
+            None => format!("account {}", self.account_id),
         }
     }
 

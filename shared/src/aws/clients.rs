@@ -52,3 +52,8 @@ client!(
     sts,
     aws_sdk_sts
 );
+client!(
+    /// EKS, in the region of the configuration it is built from.
+    eks,
+    aws_sdk_eks
+);

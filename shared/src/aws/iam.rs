@@ -279,8 +279,13 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
                 .await
                 .map_err(err("DeleteRolePolicy"))?;
         }
-        Op::CreateAccountAssignment { .. } | Op::AssignPushedGroup { .. } | Op::Okta(_) => {
-            unreachable!("Identity Center and Okta operations are applied by their own modules")
+        Op::CreateAccountAssignment { .. }
+        | Op::AssignPushedGroup { .. }
+        | Op::Okta(_)
+        | Op::Cluster(_) => {
+            unreachable!(
+                "Identity Center, Okta and cluster operations are applied by their own modules"
+            )
         }
     }
     Ok(())
@@ -303,4 +308,46 @@ fn already_exists(what: &str, name: &str) -> Error {
         ),
         retryable: false,
     }
+}
+
+/// The ARN (with its path) of role `name`, if it exists.
+pub async fn role_arn(iam: &Client, name: &str) -> Result<Option<String>> {
+    match iam.get_role().role_name(name).send().await {
+        Ok(out) => Ok(out.role.map(|r| r.arn)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_no_such_entity_exception()) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Error::aws("iam", "GetRole", e)),
+    }
+}
+
+/// The path under which IAM Identity Center provisions its roles; a region segment follows
+/// when Identity Center is not in us-east-1.
+pub const RESERVED_SSO_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
+
+/// The Identity Center roles of the account, as `(name, ARN)`.
+pub async fn reserved_sso_roles(iam: &Client) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut marker = None;
+    loop {
+        let page = iam
+            .list_roles()
+            .path_prefix(RESERVED_SSO_PATH)
+            .set_marker(marker)
+            .send()
+            .await
+            .map_err(|e| Error::aws("iam", "ListRoles", e))?;
+        out.extend(page.roles.into_iter().map(|r| (r.role_name, r.arn)));
+        if !page.is_truncated {
+            break;
+        }
+        marker = page.marker;
+        if marker.is_none() {
+            break;
+        }
+    }
+    Ok(out)
 }

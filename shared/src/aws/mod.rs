@@ -2,6 +2,7 @@
 //! decisions are made in [`crate::plan`].
 
 pub mod clients;
+pub mod eks;
 pub mod iam;
 pub mod org;
 pub mod queue;

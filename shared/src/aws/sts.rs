@@ -41,18 +41,37 @@ pub const MEMBER_ACTIONS: &[&str] = &[
     "iam:DeleteRolePolicy",
 ];
 
-/// The session policy: [`MEMBER_ACTIONS`] on any resource of the account.
-pub fn session_policy() -> String {
+/// Every action a cluster's onboarding makes in the cluster's account: reads of the roles it
+/// grants access to, and EKS's access-entry API. (The Kubernetes API authenticates the session
+/// with a presigned `sts:GetCallerIdentity`, which no policy can deny.)
+pub const CLUSTER_ACTIONS: &[&str] = &[
+    "iam:GetRole",
+    "iam:ListRoles",
+    "eks:DescribeCluster",
+    "eks:UpdateClusterConfig",
+    "eks:ListAccessEntries",
+    "eks:DescribeAccessEntry",
+    "eks:CreateAccessEntry",
+    "eks:UpdateAccessEntry",
+    "eks:DeleteAccessEntry",
+    "eks:TagResource",
+    "eks:ListAssociatedAccessPolicies",
+    "eks:AssociateAccessPolicy",
+    "eks:DisassociateAccessPolicy",
+];
+
+/// The session policy: `actions` on any resource of the account.
+pub fn session_policy(actions: &[&str]) -> String {
     serde_json::json!({
         "Version": "2012-10-17",
-        "Statement": [{ "Effect": "Allow", "Action": MEMBER_ACTIONS, "Resource": "*" }]
+        "Statement": [{ "Effect": "Allow", "Action": actions, "Resource": "*" }]
     })
     .to_string()
 }
 
-/// Assumes the first of `role_names` that can be assumed in `account`, returning an SDK
-/// configuration with that session's credentials and the base configuration's region and
-/// endpoints.
+/// Assumes the first of `role_names` that can be assumed in `account`, limited to `actions`
+/// (the session policy), returning an SDK configuration with that session's credentials and
+/// the base configuration's region and endpoints.
 ///
 /// NB: a brand-new account's execution role is not assumable for a while (STS answers
 /// `AccessDenied`); attempts are retried with a doubling delay, and then the account is
@@ -63,11 +82,12 @@ pub async fn assume(
     partition: &str,
     account: &AccountId,
     role_names: &[&str],
+    actions: &[&str],
     retry: &RetryConfig,
 ) -> Result<SdkConfig> {
     let mut delay = Duration::from_millis(retry.assume_base_delay_ms);
     let mut attempt = 1;
-    let policy = session_policy();
+    let policy = session_policy(actions);
     loop {
         let mut denied = Vec::new();
         for role_name in role_names {
@@ -118,7 +138,7 @@ pub async fn assume(
         }
         if attempt >= retry.assume_attempts {
             return Err(Error::NotReady {
-                account_id: account.to_string(),
+                subject: format!("account {account}"),
                 reason: denied.join("; "),
             });
         }
@@ -164,18 +184,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_session_policy_allows_exactly_the_member_actions() {
-        let policy: serde_json::Value = serde_json::from_str(&session_policy()).unwrap();
-        let actions: Vec<&str> = policy["Statement"][0]["Action"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
-        assert_eq!(actions, MEMBER_ACTIONS);
-        assert!(
-            session_policy().len() < 2048,
-            "STS limits session policies to 2048 characters"
-        );
+    fn the_session_policies_allow_exactly_their_actions() {
+        for list in [MEMBER_ACTIONS, CLUSTER_ACTIONS] {
+            let text = session_policy(list);
+            let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let actions: Vec<&str> = policy["Statement"][0]["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            assert_eq!(actions, list);
+            assert!(
+                text.len() < 2048,
+                "STS limits session policies to 2048 characters"
+            );
+        }
     }
 }

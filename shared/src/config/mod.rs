@@ -17,8 +17,10 @@ use crate::{
     selector::Selector,
 };
 
+pub mod cluster;
 pub mod okta;
 
+pub use cluster::ClustersConfig;
 pub use okta::{OktaConfig, OktaMode};
 
 /// The environment variable that names the configuration file.
@@ -108,6 +110,9 @@ pub struct Config {
     /// The Okta org, and how accounts are registered there.
     #[serde(default)]
     pub okta: Option<OktaConfig>,
+    /// Access to EKS clusters.
+    #[serde(default)]
+    pub clusters: ClustersConfig,
     /// Retry and re-queue timings.
     #[serde(default)]
     pub retry: RetryConfig,
@@ -377,6 +382,7 @@ impl Config {
                 "an Okta group assignment needs [okta.identity_center] (the app that pushes groups)",
             ));
         }
+        self.clusters.validate(&self.roles)?;
         self.retry.validate()
     }
 }
