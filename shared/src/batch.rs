@@ -15,8 +15,8 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::{
     Context,
     aws::queue,
-    error::{Disposition, Error, backoff},
     cluster,
+    error::{Disposition, Error, backoff},
     events::{self, AccountEvent, ClusterEvent},
     onboard,
     report::Mode,
@@ -158,7 +158,10 @@ async fn work_on_cluster(ctx: &Context, body: &str) -> Result<(), Error> {
     match events::parse_cluster(body)? {
         ClusterEvent::Created { cluster } => {
             info!(event = "cluster-created", account_id = %cluster.account_id, region = %cluster.region, cluster = %cluster.name, "event received");
-            match cluster::onboard::onboard(ctx, &cluster, mode(ctx)).await?.error() {
+            match cluster::onboard::onboard(ctx, &cluster, mode(ctx))
+                .await?
+                .error()
+            {
                 Some(e) => Err(e),
                 None => Ok(()),
             }

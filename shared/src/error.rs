@@ -198,7 +198,9 @@ impl Error {
 /// What a person must do about an API server that does not let autofed in.
 fn kube_hint(e: &crate::kube::KubeError) -> &'static str {
     match e.code {
-        401 => " (the cluster did not accept autofed's token: check the execution role and the cluster's region)",
+        401 => {
+            " (the cluster did not accept autofed's token: check the execution role and the cluster's region)"
+        }
         403 => {
             " (autofed's execution role may not do this in the cluster: map it to system:masters in aws-auth, \
              or give it an access entry with AmazonEKSClusterAdminPolicy)"

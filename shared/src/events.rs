@@ -254,7 +254,11 @@ pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
         serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
     let detail: EksDetail = field(event.detail.clone(), "detail")?;
     let name = detail.event_name.clone().unwrap_or_default();
-    let event_name = match (event.source.as_str(), event.detail_type.as_str(), name.as_str()) {
+    let event_name = match (
+        event.source.as_str(),
+        event.detail_type.as_str(),
+        name.as_str(),
+    ) {
         ("aws.eks", API_CALL, "CreateCluster") => "CreateCluster",
         ("aws.eks", API_CALL, "DeleteCluster") => "DeleteCluster",
         (source, detail_type, _) => {

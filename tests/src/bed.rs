@@ -106,6 +106,15 @@ impl Bed {
         fixtures::push_okta_groups(&self.aws, &self.sandbox, okta).await
     }
 
+    /// Starts the EKS fake and its clusters' API servers, reached through the proxy for
+    /// requests signed for `eks`. Tokens must be signed for the proxy (autofed's STS
+    /// endpoint).
+    pub async fn eks(&self) -> crate::eks::Eks {
+        let eks = crate::eks::Eks::start(&self.session.moto.url, &self.proxy.url).await;
+        self.proxy.route("eks", &eks.url);
+        eks
+    }
+
     /// The queue URLs.
     pub fn queues(&self) -> Queues {
         Queues {

@@ -329,6 +329,13 @@ pub fn event(file: &str, account_id: &str) -> String {
     v.to_string()
 }
 
+/// A sample EKS event (`events/<file>`) for cluster `name` in `account_id`.
+pub fn cluster_event(file: &str, account_id: &str, name: &str) -> String {
+    event(file, account_id)
+        .replace("payments-prod", name)
+        .replace(":222222222222:", &format!(":{account_id}:"))
+}
+
 fn replace_account(v: &mut Value, id: &str) {
     match v {
         Value::String(s) if s == "222222222222" => *s = id.to_string(),

@@ -6,9 +6,11 @@
 //! process that started it.
 
 pub mod bed;
+pub mod eks;
 pub mod esm;
 pub mod fixtures;
 pub mod function;
+pub mod kubernetes;
 pub mod moto;
 pub mod okta;
 pub mod proxy;

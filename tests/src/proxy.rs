@@ -114,6 +114,8 @@ struct Shared {
 
 struct ProxyState {
     upstream: String,
+    /// Services answered by the project's own fakes (`eks`), by SigV4 signing name.
+    routes: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
     shared: Mutex<Shared>,
 }
@@ -131,6 +133,7 @@ impl Proxy {
     pub async fn start(upstream: &str) -> Proxy {
         let state = Arc::new(ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
+            routes: Mutex::new(HashMap::new()),
             http: reqwest::Client::new(),
             shared: Mutex::new(Shared::default()),
         });
@@ -141,6 +144,16 @@ impl Proxy {
             axum::serve(listener, app).await.expect("proxy serves");
         });
         Proxy { url, state, task }
+    }
+
+    /// Sends requests signed for `service` (its SigV4 signing name, `eks`) to `url` instead
+    /// of moto: one endpoint for every service, as autofed's `AWS_ENDPOINT_URL` setting sees.
+    pub fn route(&self, service: &str, url: &str) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(service.into(), url.trim_end_matches('/').into());
     }
 
     /// Adds a fault.
@@ -224,7 +237,15 @@ pub fn operation(headers: &HeaderMap, body: &[u8]) -> String {
 async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let body = to_bytes(body, 64 * 1024 * 1024).await.unwrap_or_default();
-    let op = operation(&parts.headers, &body);
+    let service = signing_service(&parts.headers);
+    let routed = state.routes.lock().unwrap().get(&service).cloned();
+    let op = match &routed {
+        // restJson1: the operation is in the method and path.
+        Some(_) if service == "eks" => {
+            crate::eks::operation(&parts.method, parts.uri.path()).into()
+        }
+        _ => operation(&parts.headers, &body),
+    };
     let (fault, delay, rewrite) = {
         let mut shared = state.shared.lock().unwrap();
         shared.calls.push(op.clone());
@@ -262,7 +283,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
-    let response = answer(&state, parts, body, fault, rewrite).await;
+    let upstream = routed.unwrap_or_else(|| state.upstream.clone());
+    let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
     *state
         .shared
         .lock()
@@ -273,8 +295,20 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     response
 }
 
+/// The service a SigV4 request is signed for (`Credential=AKID/date/region/SERVICE/...`).
+fn signing_service(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').nth(3))
+        .unwrap_or_default()
+        .to_string()
+}
+
 async fn answer(
     state: &ProxyState,
+    upstream_url: &str,
     parts: axum::http::request::Parts,
     body: axum::body::Bytes,
     fault: Option<Fault>,
@@ -291,7 +325,7 @@ async fn answer(
         .unwrap_or("/");
     let mut upstream = state
         .http
-        .request(parts.method.clone(), format!("{}{path}", state.upstream));
+        .request(parts.method.clone(), format!("{upstream_url}{path}"));
     for (name, value) in &parts.headers {
         if name != "host" && name != "content-length" {
             upstream = upstream.header(name, value);

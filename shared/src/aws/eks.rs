@@ -90,10 +90,7 @@ pub async fn describe(eks: &Client, name: &str) -> Result<Option<ClusterInfo>> {
             };
             Ok(Some(ClusterInfo {
                 arn: c.arn.unwrap_or_default(),
-                status: c
-                    .status
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+                status: c.status.map(|s| s.as_str().to_string()).unwrap_or_default(),
                 auth_mode,
                 endpoint: c.endpoint,
                 ca_data: c.certificate_authority.and_then(|ca| ca.data),
@@ -152,7 +149,11 @@ pub async fn entries(
             entry_arn: e.access_entry_arn.unwrap_or_default(),
             kind: e.r#type.unwrap_or_default(),
             username: e.username,
-            groups: e.kubernetes_groups.unwrap_or_default().into_iter().collect(),
+            groups: e
+                .kubernetes_groups
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
             owned,
             policies,
         });

@@ -39,7 +39,11 @@ pub struct ClusterClients<'a> {
 
 /// Applies `actions`; a status for each. After a failure, later actions on the same resource
 /// are skipped.
-pub async fn apply(clients: &ClusterClients<'_>, account_id: &str, actions: &[Action]) -> Vec<Status> {
+pub async fn apply(
+    clients: &ClusterClients<'_>,
+    account_id: &str,
+    actions: &[Action],
+) -> Vec<Status> {
     let mut statuses: Vec<Option<Status>> = vec![None; actions.len()];
     let mut failed: BTreeSet<&str> = BTreeSet::new();
     let mut rows = Vec::new();
@@ -199,7 +203,10 @@ pub async fn write_aws_auth(
         match try_write_aws_auth(kube, changes, adopt).await {
             Ok(results) => return results,
             Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => {
-                warn!(attempt, "aws-auth changed since it was read; reading it again");
+                warn!(
+                    attempt,
+                    "aws-auth changed since it was read; reading it again"
+                );
                 attempt += 1;
                 backoff(attempt).await;
             }

@@ -104,14 +104,17 @@ impl MapRoles {
             let t = l.trim_start_matches(' ');
             (t.starts_with("- ") || t.trim_end() == "-").then_some(l.len() - t.len())
         }) else {
-            return Err("mapRoles is not a block list (`- rolearn: ...` rows); autofed does not rewrite it".into());
+            return Err(
+                "mapRoles is not a block list (`- rolearn: ...` rows); autofed does not rewrite it"
+                    .into(),
+            );
         };
         let mut chunks = Vec::new();
         let mut pending = String::new();
         let mut current: Option<String> = None;
         let flush = |current: &mut Option<String>,
-                         pending: &mut String,
-                         chunks: &mut Vec<Chunk>|
+                     pending: &mut String,
+                     chunks: &mut Vec<Chunk>|
          -> Result<(), String> {
             if let Some(text) = current.take() {
                 // Trailing blank lines and comments at the list's level belong between rows.
@@ -174,8 +177,7 @@ impl MapRoles {
 
     /// The row for `rolearn`, if any.
     pub fn find(&self, rolearn: &str) -> Option<&Row> {
-        self.rows()
-            .find(|r| r.rolearn.as_deref() == Some(rolearn))
+        self.rows().find(|r| r.rolearn.as_deref() == Some(rolearn))
     }
 
     /// Makes the row for `want.rolearn` say what `want` says: the first such row is rewritten
@@ -344,7 +346,10 @@ mod tests {
         assert!(text.starts_with(EKSCTL), "{text}");
         let again = MapRoles::parse(&text).unwrap();
         assert!(again.find(&admin().rolearn).unwrap().matches(&admin()));
-        assert!(!again.clone().upsert(&admin()), "a second upsert changes nothing");
+        assert!(
+            !again.clone().upsert(&admin()),
+            "a second upsert changes nothing"
+        );
     }
 
     #[test]

@@ -157,12 +157,19 @@ pub fn grants(config: &Config, account: &Account, region: &str, name: &str) -> V
 }
 
 /// The RBAC rules that select this cluster.
-pub fn rbac<'a>(config: &'a Config, account: &Account, region: &str, name: &str) -> Vec<&'a RbacRule> {
+pub fn rbac<'a>(
+    config: &'a Config,
+    account: &Account,
+    region: &str,
+    name: &str,
+) -> Vec<&'a RbacRule> {
     config
         .clusters
         .rbac
         .iter()
-        .filter(|r| r.clusters.accounts.matches(account) && r.clusters.matches_cluster(name, region))
+        .filter(|r| {
+            r.clusters.accounts.matches(account) && r.clusters.matches_cluster(name, region)
+        })
         .collect()
 }
 
@@ -505,7 +512,9 @@ mod tests {
     #[test]
     fn paths_are_removed_for_aws_auth() {
         assert_eq!(
-            pathless("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef"),
+            pathless(
+                "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef"
+            ),
             "arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123456789abcdef"
         );
         assert_eq!(
@@ -518,7 +527,10 @@ mod tests {
     fn scopes_merge_to_the_wider() {
         let mut s = Scope::Namespaces(["a".to_string()].into());
         s.merge(&Scope::Namespaces(["b".to_string()].into()));
-        assert_eq!(s, Scope::Namespaces(["a".to_string(), "b".to_string()].into()));
+        assert_eq!(
+            s,
+            Scope::Namespaces(["a".to_string(), "b".to_string()].into())
+        );
         s.merge(&Scope::Cluster);
         assert_eq!(s, Scope::Cluster);
     }
@@ -542,6 +554,9 @@ mod tests {
         assert_eq!(rb.body["kind"], "RoleBinding");
         assert_eq!(rb.body["apiVersion"], "rbac.authorization.k8s.io/v1");
         assert!(KubeObject::is_managed(&rb.body));
-        assert_eq!(namespace("production").path(), "/api/v1/namespaces/production");
+        assert_eq!(
+            namespace("production").path(),
+            "/api/v1/namespaces/production"
+        );
     }
 }

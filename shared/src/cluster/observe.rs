@@ -123,9 +123,7 @@ pub async fn observe(
 }
 
 /// Reads aws-auth: the ConfigMap as it is (`None` when absent) and its rows and owners.
-pub async fn read_aws_auth(
-    kube: &Kube,
-) -> Result<(Option<ConfigMap>, ObservedAwsAuth), KubeError> {
+pub async fn read_aws_auth(kube: &Kube) -> Result<(Option<ConfigMap>, ObservedAwsAuth), KubeError> {
     let Some(value) = kube.get(aws_auth::PATH).await? else {
         return Ok((
             None,

@@ -186,7 +186,11 @@ fn plan_entries(
                 actions.push(act(
                     &resource,
                     ActionKind::Create,
-                    format!("create an access entry for {} ({arn}){}", want.principal, groups_text(&want.groups)),
+                    format!(
+                        "create an access entry for {} ({arn}){}",
+                        want.principal,
+                        groups_text(&want.groups)
+                    ),
                     ClusterOp::CreateEntry(want.clone()),
                 ));
                 BTreeMap::new()
@@ -358,7 +362,11 @@ fn plan_aws_auth(
     if !options.remove {
         return;
     }
-    let wanted: BTreeSet<&str> = desired.map_roles.iter().map(|r| r.rolearn.as_str()).collect();
+    let wanted: BTreeSet<&str> = desired
+        .map_roles
+        .iter()
+        .map(|r| r.rolearn.as_str())
+        .collect();
     for rolearn in &aws_auth.owned {
         if !wanted.contains(rolearn.as_str()) && rows.find(rolearn).is_some() {
             actions.push(act(

@@ -137,7 +137,11 @@ impl ClusterSelector {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
         self.accounts.validate(&format!("{key}.accounts"))?;
         for (i, p) in self.names.iter().enumerate() {
-            if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || "-_*".contains(c)) {
+            if p.is_empty()
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_*".contains(c))
+            {
                 return Err(invalid(
                     format!("{key}.names[{i}]"),
                     p,
@@ -321,7 +325,9 @@ pub fn is_region(r: &str) -> bool {
     let parts: Vec<&str> = r.split('-').collect();
     parts.len() >= 3
         && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         })
         && parts
             .last()

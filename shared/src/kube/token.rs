@@ -125,9 +125,7 @@ pub fn presign(
         signed.push('&');
         signed.push_str(name);
         signed.push('=');
-        signed.push_str(
-            &percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string(),
-        );
+        signed.push_str(&percent_encoding::utf8_percent_encode(value, UNRESERVED).to_string());
     }
     Ok(format!(
         "{PREFIX}{}",
