@@ -81,12 +81,8 @@ pub enum Error {
         reasons: String,
     },
     /// A Kubernetes API call failed.
-    #[error("{source}{}", kube_hint(source))]
-    Kube {
-        /// The failed call.
-        #[from]
-        source: crate::kube::KubeError,
-    },
+    #[error("{0}{hint}", hint = kube_hint(.0))]
+    Kube(Box<crate::kube::KubeError>),
     /// Okta refused or failed a call, or its state does not fit the configuration.
     #[error(transparent)]
     Okta(Box<crate::okta::OktaError>),
@@ -100,6 +96,12 @@ pub enum Error {
         /// How many actions were planned.
         total: usize,
     },
+}
+
+impl From<crate::kube::KubeError> for Error {
+    fn from(e: crate::kube::KubeError) -> Self {
+        Error::Kube(Box::new(e))
+    }
 }
 
 // Boxed: an Okta error is large, and every `Result` of the crate would carry its size.
@@ -136,8 +138,8 @@ impl Error {
             // and redrive once the secret or configuration is fixed.
             Error::Okta(e) if !e.is_retryable() => Disposition::DeadLetter,
             Error::Okta(_) => Disposition::Retry,
-            Error::Kube { source } if !source.is_retryable() => Disposition::DeadLetter,
-            Error::Kube { .. } => Disposition::Retry,
+            Error::Kube(e) if !e.is_retryable() => Disposition::DeadLetter,
+            Error::Kube(_) => Disposition::Retry,
             Error::Aws { .. } | Error::Metadata { .. } | Error::Incomplete { .. } => {
                 Disposition::Retry
             }

@@ -151,15 +151,13 @@ async fn create_object(kube: &Kube, object: &KubeObject) -> Result<()> {
             if same || object.kind == super::desired::Kind::Namespace {
                 Ok(())
             } else {
-                Err(Error::Kube {
-                    source: KubeError {
-                        message: format!(
-                            "{} appeared meanwhile and is not autofed's; left alone",
-                            object.resource()
-                        ),
-                        ..e
-                    },
-                })
+                Err(Error::Kube(Box::new(KubeError {
+                    message: format!(
+                        "{} appeared meanwhile and is not autofed's; left alone",
+                        object.resource()
+                    ),
+                    ..e
+                })))
             }
         }
         Err(e) => Err(e.into()),
@@ -230,9 +228,9 @@ async fn try_write_aws_auth(
             return Ok(changes
                 .iter()
                 .map(|_| {
-                    Err(Error::Kube {
-                        source: refused(&format!("aws-auth is left alone: {reason}")),
-                    })
+                    Err(Error::Kube(Box::new(refused(&format!(
+                        "aws-auth is left alone: {reason}"
+                    )))))
                 })
                 .collect());
         }
@@ -243,11 +241,9 @@ async fn try_write_aws_auth(
         match want {
             Some(want) => {
                 if rows.find(rolearn).is_some() && !owned.contains(*rolearn) && !adopt {
-                    results.push(Err(Error::Kube {
-                        source: refused(&format!(
-                            "a row for {rolearn} appeared in aws-auth that autofed did not write; left alone"
-                        )),
-                    }));
+                    results.push(Err(Error::Kube(Box::new(refused(&format!(
+                        "a row for {rolearn} appeared in aws-auth that autofed did not write; left alone"
+                    ))))));
                     continue;
                 }
                 rows.upsert(want);
@@ -305,8 +301,7 @@ async fn try_write_aws_auth(
 fn refused(message: &str) -> KubeError {
     KubeError {
         cluster: String::new(),
-        method: "PUT".into(),
-        path: aws_auth::PATH.into(),
+        call: format!("PUT {}", aws_auth::PATH),
         code: 409,
         reason: "Conflict".into(),
         message: message.into(),
@@ -315,9 +310,7 @@ fn refused(message: &str) -> KubeError {
 
 fn copy(e: &Error) -> Error {
     match e {
-        Error::Kube { source } => Error::Kube {
-            source: source.clone(),
-        },
+        Error::Kube(source) => Error::Kube(source.clone()),
         other => Error::Aws {
             service: "kubernetes",
             operation: "aws-auth",

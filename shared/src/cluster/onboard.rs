@@ -188,15 +188,14 @@ async fn connect(
     cluster: &ClusterRef,
     info: &eks::ClusterInfo,
 ) -> Result<Kube> {
-    let setup = |reason: &str, message: String| Error::Kube {
-        source: KubeError {
+    let setup = |reason: &str, message: String| {
+        Error::Kube(Box::new(KubeError {
             cluster: cluster.to_string(),
-            method: "-".into(),
-            path: "-".into(),
+            call: "connect".into(),
             code: 0,
             reason: reason.into(),
             message,
-        },
+        }))
     };
     let (Some(endpoint), Some(ca)) = (&info.endpoint, &info.ca_data) else {
         return Err(setup(

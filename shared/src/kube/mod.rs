@@ -17,14 +17,12 @@ use crate::calls;
 
 /// A Kubernetes API call that failed.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("Kubernetes {method} {path} in cluster {cluster}: {code} {reason}: {message}")]
+#[error("Kubernetes {call} in cluster {cluster}: {code} {reason}: {message}")]
 pub struct KubeError {
     /// The cluster (`account/region/name`).
     pub cluster: String,
-    /// The HTTP method.
-    pub method: String,
-    /// The request path.
-    pub path: String,
+    /// The call: `PUT /api/v1/namespaces/kube-system/configmaps/aws-auth`.
+    pub call: String,
     /// The HTTP status (0 when no answer came).
     pub code: u16,
     /// The `Status` object's reason (`Conflict`, `NotFound`, `Forbidden`), or the transport
@@ -75,8 +73,7 @@ impl Kube {
     ) -> Result<Self, KubeError> {
         let fail = |reason: &str, message: String| KubeError {
             cluster: cluster.to_string(),
-            method: "-".into(),
-            path: "-".into(),
+            call: "setup".into(),
             code: 0,
             reason: reason.into(),
             message,
@@ -143,8 +140,7 @@ impl Kube {
         }
         let error = |code: u16, reason: String, message: String| KubeError {
             cluster: self.cluster.clone(),
-            method: method.to_string(),
-            path: path.to_string(),
+            call: format!("{method} {path}"),
             code,
             reason,
             message,
