@@ -121,6 +121,12 @@ struct TrailDetail {
     request_parameters: Option<Value>,
     #[serde(default)]
     service_event_details: Option<Value>,
+    #[serde(default)]
+    aws_region: Option<String>,
+    #[serde(default)]
+    recipient_account_id: Option<String>,
+    #[serde(default)]
+    error_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,22 +233,6 @@ impl ClusterEvent {
     }
 }
 
-/// The parts of an EKS CloudTrail record autofed reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EksDetail {
-    #[serde(default)]
-    event_name: Option<String>,
-    #[serde(default)]
-    aws_region: Option<String>,
-    #[serde(default)]
-    recipient_account_id: Option<String>,
-    #[serde(default)]
-    error_code: Option<String>,
-    #[serde(default)]
-    request_parameters: Option<Value>,
-}
-
 #[derive(Debug, Deserialize)]
 struct ClusterName {
     name: String,
@@ -252,7 +242,7 @@ struct ClusterName {
 pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
     let event: EventBridgeEvent<Value> =
         serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
-    let detail: EksDetail = field(event.detail.clone(), "detail")?;
+    let detail: TrailDetail = field(event.detail.clone(), "detail")?;
     let name = detail.event_name.clone().unwrap_or_default();
     let event_name = match (
         event.source.as_str(),
@@ -269,7 +259,7 @@ pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
             });
         }
     };
-    if let Some(error_code) = detail.error_code {
+    if let Some(error_code) = detail.error_code.clone() {
         return Ok(ClusterEvent::CallFailed {
             event_name,
             error_code,
@@ -279,26 +269,22 @@ pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
     // own fields say the same and are preferred.
     let account = detail
         .recipient_account_id
+        .clone()
         .or(event.account)
         .unwrap_or_default();
     let account_field = "detail.recipientAccountId";
-    let region = detail.aws_region.or(event.region).unwrap_or_default();
+    let region = detail
+        .aws_region
+        .clone()
+        .or(event.region)
+        .unwrap_or_default();
     if !crate::config::cluster::is_region(&region) {
         return Err(EventError::Field {
             field: "detail.awsRegion".into(),
             problem: format!("not a region name: {}", quote(&region)),
         });
     }
-    let p: ClusterName = field(
-        detail
-            .request_parameters
-            .filter(Value::is_object)
-            .ok_or_else(|| EventError::Field {
-                field: "detail.requestParameters".into(),
-                problem: "missing".into(),
-            })?,
-        "detail.requestParameters",
-    )?;
+    let p: ClusterName = field(request_parameters(&detail)?, "detail.requestParameters")?;
     if !is_cluster_name(&p.name) {
         return Err(EventError::Field {
             field: "detail.requestParameters.name".into(),

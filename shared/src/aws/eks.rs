@@ -112,22 +112,15 @@ pub async fn entries(
     cluster: &str,
     read_policies: impl Fn(&str, bool) -> bool,
 ) -> Result<Vec<ObservedEntry>> {
-    let mut arns = Vec::new();
-    let mut next = None;
-    loop {
-        let out = eks
-            .list_access_entries()
-            .cluster_name(cluster)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| Error::aws("eks", "ListAccessEntries", e))?;
-        arns.extend(out.access_entries.unwrap_or_default());
-        next = out.next_token;
-        if next.is_none() {
-            break;
-        }
-    }
+    let arns: Vec<String> = eks
+        .list_access_entries()
+        .cluster_name(cluster)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| Error::aws("eks", "ListAccessEntries", e))?;
     let mut entries = Vec::with_capacity(arns.len());
     for arn in arns {
         let out = eks
@@ -162,32 +155,28 @@ pub async fn entries(
 }
 
 async fn policies(eks: &Client, cluster: &str, arn: &str) -> Result<BTreeMap<String, Scope>> {
-    let mut out_map = BTreeMap::new();
-    let mut next = None;
-    loop {
-        let out = eks
-            .list_associated_access_policies()
-            .cluster_name(cluster)
-            .principal_arn(arn)
-            .set_next_token(next)
-            .send()
-            .await
-            .map_err(|e| Error::aws("eks", "ListAssociatedAccessPolicies", e))?;
-        for p in out.associated_access_policies.unwrap_or_default() {
+    let associated: Vec<_> = eks
+        .list_associated_access_policies()
+        .cluster_name(cluster)
+        .principal_arn(arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| Error::aws("eks", "ListAssociatedAccessPolicies", e))?;
+    Ok(associated
+        .into_iter()
+        .map(|p| {
             let scope = match p.access_scope {
                 Some(s) if s.r#type == Some(AccessScopeType::Namespace) => {
                     Scope::Namespaces(s.namespaces.unwrap_or_default().into_iter().collect())
                 }
                 _ => Scope::Cluster,
             };
-            out_map.insert(p.policy_arn.unwrap_or_default(), scope);
-        }
-        next = out.next_token;
-        if next.is_none() {
-            break;
-        }
-    }
-    Ok(out_map)
+            (p.policy_arn.unwrap_or_default(), scope)
+        })
+        .collect())
 }
 
 /// Creates an access entry tagged as autofed's. An entry that already exists (a retry after a

@@ -330,24 +330,14 @@ pub const RESERVED_SSO_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
 
 /// The Identity Center roles of the account, as `(name, ARN)`.
 pub async fn reserved_sso_roles(iam: &Client) -> Result<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut marker = None;
-    loop {
-        let page = iam
-            .list_roles()
-            .path_prefix(RESERVED_SSO_PATH)
-            .set_marker(marker)
-            .send()
-            .await
-            .map_err(|e| Error::aws("iam", "ListRoles", e))?;
-        out.extend(page.roles.into_iter().map(|r| (r.role_name, r.arn)));
-        if !page.is_truncated {
-            break;
-        }
-        marker = page.marker;
-        if marker.is_none() {
-            break;
-        }
-    }
-    Ok(out)
+    let roles: Vec<_> = iam
+        .list_roles()
+        .path_prefix(RESERVED_SSO_PATH)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| Error::aws("iam", "ListRoles", e))?;
+    Ok(roles.into_iter().map(|r| (r.role_name, r.arn)).collect())
 }

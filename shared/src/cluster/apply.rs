@@ -208,10 +208,7 @@ pub async fn write_aws_auth(
                 attempt += 1;
                 backoff(attempt).await;
             }
-            Err(e) => {
-                let e = Error::from(e);
-                return changes.iter().map(|_| Err(copy(&e))).collect();
-            }
+            Err(e) => return changes.iter().map(|_| Err(e.clone().into())).collect(),
         }
     }
 }
@@ -305,19 +302,6 @@ fn refused(message: &str) -> KubeError {
         code: 409,
         reason: "Conflict".into(),
         message: message.into(),
-    }
-}
-
-fn copy(e: &Error) -> Error {
-    match e {
-        Error::Kube(source) => Error::Kube(source.clone()),
-        other => Error::Aws {
-            service: "kubernetes",
-            operation: "aws-auth",
-            code: "Error".into(),
-            message: other.to_string(),
-            retryable: other.is_retryable(),
-        },
     }
 }
 
