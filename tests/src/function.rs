@@ -125,11 +125,11 @@ impl FunctionProcess {
             .collect()
     }
 
-    /// The reports the function logged, in order.
+    /// The reports (of accounts and clusters) the function logged, in order.
     pub fn reports(&self) -> Vec<serde_json::Value> {
         self.log_json()
             .into_iter()
-            .filter(|l| l["message"] == "account report")
+            .filter(|l| l["message"] == "account report" || l["message"] == "cluster report")
             .map(|l| {
                 serde_json::from_str(l["report"].as_str().expect("report field"))
                     .expect("report JSON")

@@ -1,5 +1,5 @@
-//! The built account-onboarder binary, run as a process through the Lambda Runtime API with
-//! the SQS sample from `events/`, configured only through its environment.
+//! The built function binaries, run as processes through the Lambda Runtime API with the SQS
+//! samples from `events/`, configured only through their environment.
 
 use std::time::Duration;
 
@@ -134,4 +134,28 @@ async fn a_bad_configuration_stops_init_with_the_key_named() {
         message.contains("`roles[0].path`") && message.contains("\"nope\""),
         "{message}"
     );
+}
+
+/// The README's demo: both function binaries through the Runtime API, the account onboarded
+/// (IAM, Okta, Identity Center), then an API-mode and a CONFIG_MAP cluster in it. The sandbox
+/// checks what each run did in the emulators and exits non-zero if a run is not as it should
+/// be (for example a rerun that writes, or a foreign aws-auth row that changed).
+#[test]
+fn the_sandbox_demo_onboards_an_account_and_its_clusters() {
+    let out = std::process::Command::new(binary("sandbox"))
+        .output()
+        .expect("run the sandbox");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "third run: 0 actions planned, 0 write calls",
+        "delivery 1: 1 message(s) handed back",
+        "sandbox: OK",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?}:\n{stdout}");
+    }
 }

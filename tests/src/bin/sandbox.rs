@@ -6,26 +6,47 @@
 //! assignment; run 3 (the event again) must plan nothing and write nothing. Exits non-zero if
 //! a run is not as it should be.
 
-use std::{process::ExitCode, time::Duration};
+use std::{path::Path, process::ExitCode, time::Duration};
 
 use autofed_tests::{
     OKTA_TOKEN,
+    eks::Eks,
     esm::Queue,
-    fixtures::{self, event},
+    fixtures::{self, cluster_event, event},
     function::{FunctionProcess, binary, target_dir},
     moto::Moto,
     root,
     runtime_api::RuntimeApi,
     sdk_config,
 };
-use serde_json::Value;
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use serde_json::{Value, json};
 
 const NEW_ACCOUNT: &str = "payments-staging";
+const REGION: &str = "eu-west-1";
+/// A cluster in an API authentication mode: access entries.
+const API_CLUSTER: &str = "payments-prod";
+/// A cluster in CONFIG_MAP mode: aws-auth rows.
+const LEGACY_CLUSTER: &str = "payments-legacy";
+const AWS_AUTH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
+/// The legacy cluster's aws-auth `mapRoles` before autofed: eksctl's node row and a
+/// hand-written break-glass row (`ACCOUNT` is the account id).
+const FOREIGN_MAP_ROLES: &str = "\
+# managed by eksctl: do not edit by hand
+- groups:
+  - system:bootstrappers
+  - system:nodes
+  rolearn: arn:aws:iam::ACCOUNT:role/eksctl-payments-NodeInstanceRole-L7A7NXU3DSJS
+  username: system:node:{{EC2PrivateDNSName}}
+- rolearn: \"arn:aws:iam::ACCOUNT:role/BreakGlass\"   # quoted on purpose
+  username: break-glass
+  groups: [system:masters]
+";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     println!(
-        "autofed sandbox: moto and a fake Okta org on 127.0.0.1, the account-onboarder binary, one organization event\n"
+        "autofed sandbox: moto, a fake Okta org, EKS and Kubernetes fakes on 127.0.0.1; the account-onboarder and cluster-onboarder binaries; organization and EKS events\n"
     );
     let moto = Moto::start();
     let aws = sdk_config(&moto.url);
@@ -52,45 +73,90 @@ async fn main() -> ExitCode {
     print_organization(&aws, &sandbox).await;
 
     let sqs = aws_sdk_sqs::Client::new(&aws);
-    let work = Queue::create(&sqs, "autofed-account-events").await;
-    let dlq = Queue::create(&sqs, "autofed-account-events-dlq").await;
-    let api = RuntimeApi::start("autofed-account-onboarder").await;
-    let function = FunctionProcess::start(
-        &binary("account-onboarder"),
-        "autofed-account-onboarder",
-        &api.address,
-        &[
+    let env = |extra: &[(&'static str, String)]| {
+        let mut env = vec![
             ("AWS_ENDPOINT_URL", moto.url.clone()),
             ("AUTOFED_CONFIG", config.display().to_string()),
-            ("AUTOFED_QUEUE_URL", work.url.clone()),
-            ("AUTOFED_DLQ_URL", dlq.url.clone()),
-        ],
-    );
+        ];
+        env.extend(extra.iter().cloned());
+        env
+    };
+    let accounts = Lambda::start(
+        &sqs,
+        "account-onboarder",
+        "autofed-account-events",
+        &env(&[]),
+    )
+    .await;
+    let mut ok = onboard_account(&aws, &sandbox, &okta, &accounts, &new_id, &out_dir).await;
+    ok &= accounts.dlq.depth().await == 0;
 
-    let body = event("create-account-result-succeeded.json", &new_id);
-    let mut ok = true;
-    for run in 1..=3 {
-        match run {
-            1 => println!(
-                "\n== Run 1: CreateAccountResult (SUCCEEDED) for {NEW_ACCOUNT} ({new_id}) -> queue -> account-onboarder"
-            ),
-            2 => {
-                let pushed = fixtures::push_okta_groups(&aws, &sandbox, &okta).await;
-                println!(
-                    "\n== Okta pushes the group to Identity Center (SCIM, simulated): {} group(s) created in the identity store",
-                    pushed.len()
-                );
-                println!("== Run 2: the handed-back message, delivered again after its delay");
-            }
-            _ => println!("\n== Run 3: the same event again: nothing may change"),
+    // EKS and the clusters' API servers: tokens are presigned for the STS endpoint the
+    // function uses (moto, from AWS_ENDPOINT_URL); EKS is reached by its own endpoint variable.
+    let eks = Eks::start(&moto.url, &moto.url).await;
+    let clusters = Lambda::start(
+        &sqs,
+        "cluster-onboarder",
+        "autofed-cluster-events",
+        &env(&[("AWS_ENDPOINT_URL_EKS", eks.url.clone())]),
+    )
+    .await;
+    ok &= onboard_clusters(&aws, &eks, &clusters, &new_id, &out_dir).await;
+    ok &= clusters.dlq.depth().await == 0;
+
+    println!(
+        "\nfunction logs: {} + {} JSON lines; moto, the fakes, the Runtime APIs and the functions stop with this process.",
+        accounts.process.log_lines().len(),
+        clusters.process.log_lines().len()
+    );
+    if ok {
+        println!("sandbox: OK");
+        ExitCode::SUCCESS
+    } else {
+        println!("sandbox: NOT OK (see above)");
+        ExitCode::FAILURE
+    }
+}
+
+/// A function binary under its own Runtime API emulator, fed from its queue as Lambda's SQS
+/// event source mapping would, with its dead-letter queue.
+struct Lambda {
+    api: RuntimeApi,
+    process: FunctionProcess,
+    work: Queue,
+    dlq: Queue,
+}
+
+impl Lambda {
+    async fn start(
+        sqs: &aws_sdk_sqs::Client,
+        binary_name: &str,
+        queue: &str,
+        env: &[(&str, String)],
+    ) -> Lambda {
+        let work = Queue::create(sqs, queue).await;
+        let dlq = Queue::create(sqs, &format!("{queue}-dlq")).await;
+        let name = format!("autofed-{binary_name}");
+        let api = RuntimeApi::start(&name).await;
+        let mut env = env.to_vec();
+        env.push(("AUTOFED_QUEUE_URL", work.url.clone()));
+        env.push(("AUTOFED_DLQ_URL", dlq.url.clone()));
+        let process = FunctionProcess::start(&binary(binary_name), &name, &api.address, &env);
+        Lambda {
+            api,
+            process,
+            work,
+            dlq,
         }
-        if run != 2 {
-            work.send(&body).await;
-        }
-        let api = &api;
-        let mut response = None;
+    }
+
+    /// Delivers the next batch once a message is visible (a handed-back one comes back after
+    /// its delay); `None` if none comes within 10 s. Exits if the function fails.
+    async fn deliver(&self) -> Option<SqsBatchResponse> {
+        let api = &self.api;
         for _ in 0..40 {
-            response = work
+            let response = self
+                .work
                 .deliver(|e| async move {
                     let payload = serde_json::to_value(e).expect("event JSON");
                     let answer = api
@@ -104,18 +170,51 @@ async fn main() -> ExitCode {
                 })
                 .await;
             if response.is_some() {
-                break;
+                return response;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let Some(response) = response else {
+        None
+    }
+}
+
+/// Runs 1-3: the account's onboarding, Okta's push, and a rerun that must change nothing.
+async fn onboard_account(
+    aws: &aws_config::SdkConfig,
+    sandbox: &fixtures::Sandbox,
+    okta: &fixtures::OktaOrg,
+    lambda: &Lambda,
+    new_id: &str,
+    out_dir: &Path,
+) -> bool {
+    let body = event("create-account-result-succeeded.json", new_id);
+    let mut ok = true;
+    for run in 1..=3 {
+        match run {
+            1 => println!(
+                "\n== Run 1: CreateAccountResult (SUCCEEDED) for {NEW_ACCOUNT} ({new_id}) -> queue -> account-onboarder"
+            ),
+            2 => {
+                let pushed = fixtures::push_okta_groups(aws, sandbox, okta).await;
+                println!(
+                    "\n== Okta pushes the group to Identity Center (SCIM, simulated): {} group(s) created in the identity store",
+                    pushed.len()
+                );
+                println!("== Run 2: the handed-back message, delivered again after its delay");
+            }
+            _ => println!("\n== Run 3: the same event again: nothing may change"),
+        }
+        if run != 2 {
+            lambda.work.send(&body).await;
+        }
+        let Some(response) = lambda.deliver().await else {
             eprintln!("run {run}: no message to deliver");
-            return ExitCode::FAILURE;
+            return false;
         };
-        let reports = function.reports();
+        let reports = lambda.process.reports();
         let Some(report) = reports.last().filter(|_| reports.len() == run) else {
             eprintln!("run {run}: the function logged no report");
-            return ExitCode::FAILURE;
+            return false;
         };
         let path = out_dir.join(format!("report-run{run}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(report).unwrap()).expect("write report");
@@ -138,12 +237,12 @@ async fn main() -> ExitCode {
                 ok &= response.batch_item_failures.len() == 1
                     && failed.len() == 1
                     && failed[0]["not_ready"] == true;
-                print_okta_state(&okta, &new_id);
-                print_account_state(&aws, &sandbox, &new_id).await;
+                print_okta_state(okta, new_id);
+                print_account_state(aws, sandbox, new_id).await;
             }
             2 => {
                 ok &= response.batch_item_failures.is_empty() && failed.is_empty();
-                print_account_state(&aws, &sandbox, &new_id).await;
+                print_account_state(aws, sandbox, new_id).await;
             }
             _ => {
                 ok &= response.batch_item_failures.is_empty()
@@ -157,20 +256,148 @@ async fn main() -> ExitCode {
             }
         }
     }
-    ok &= dlq.depth().await == 0;
-    println!(
-        "\nfunction log: {} JSON lines; moto, the Runtime API and the function stop with this process.",
-        function.log_lines().len()
-    );
-    if ok {
-        println!("sandbox: OK");
-        ExitCode::SUCCESS
-    } else {
-        println!("sandbox: NOT OK (see above)");
-        ExitCode::FAILURE
-    }
+    ok
 }
 
+/// Runs 4-5: two new clusters in the account (one in an API mode that is still CREATING, one
+/// in CONFIG_MAP mode whose aws-auth already has rows), their `CreateCluster` events through
+/// the cluster onboarder, then the events again, which must change nothing.
+async fn onboard_clusters(
+    aws: &aws_config::SdkConfig,
+    eks: &Eks,
+    lambda: &Lambda,
+    id: &str,
+    out_dir: &Path,
+) -> bool {
+    let creator = format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole");
+    let oncall = format!("arn:aws:iam::{id}:role/ops-oncall");
+    eks.add_cluster(id, REGION, API_CLUSTER, "API_AND_CONFIG_MAP", 1, &creator);
+    eks.add_foreign_entry(id, REGION, API_CLUSTER, &oncall, &["ops"]);
+    eks.add_cluster(id, REGION, LEGACY_CLUSTER, "CONFIG_MAP", 0, &creator);
+    let foreign_rows = FOREIGN_MAP_ROLES.replace("ACCOUNT", id);
+    eks.edit_cluster(id, REGION, LEGACY_CLUSTER, |c| {
+        c.objects.insert(
+            AWS_AUTH.into(),
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "aws-auth", "namespace": "kube-system", "resourceVersion": "7"},
+                "data": {
+                    "mapRoles": foreign_rows,
+                    "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups:\n    - system:masters\n",
+                }
+            }),
+        );
+    });
+    // Identity Center makes the permission set's role when the set is assigned in the account.
+    let sso_role = "AWSReservedSSO_EKSClusterAdminAccess_4ffa4321e413c0b0";
+    aws_sdk_iam::Client::new(&fixtures::member_config(aws, id).await)
+        .create_role()
+        .role_name(sso_role)
+        .path(&format!("/aws-reserved/sso.amazonaws.com/{REGION}/"))
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .expect("create the Identity Center role");
+    println!(
+        "\n== Two EKS clusters appear in {NEW_ACCOUNT} ({id}), {REGION} (EKS and API server fakes)"
+    );
+    table(
+        &[
+            "cluster",
+            "authentication mode",
+            "status",
+            "already there (not autofed's)",
+        ],
+        &[
+            vec![
+                API_CLUSTER.into(),
+                "API_AND_CONFIG_MAP".into(),
+                "CREATING (1 describe)".into(),
+                "access entries of the creator and ops-oncall".into(),
+            ],
+            vec![
+                LEGACY_CLUSTER.into(),
+                "CONFIG_MAP".into(),
+                "ACTIVE".into(),
+                "aws-auth: 2 mapRoles rows (one commented), mapUsers".into(),
+            ],
+        ],
+    );
+    println!(
+        "   Identity Center has provisioned {sso_role} under /aws-reserved/sso.amazonaws.com/{REGION}/"
+    );
+
+    let mut ok = true;
+    for run in [4, 5] {
+        if run == 4 {
+            println!(
+                "\n== Run 4: CreateCluster (CloudTrail) for both -> cluster queue -> cluster-onboarder"
+            );
+        } else {
+            println!("\n== Run 5: both events again: nothing may change");
+        }
+        let before = lambda.process.reports().len();
+        for name in [API_CLUSTER, LEGACY_CLUSTER] {
+            lambda
+                .work
+                .send(&cluster_event("eks-create-cluster.json", id, name))
+                .await;
+        }
+        let mut delivery = 0;
+        while lambda.process.reports().len() < before + 2 && delivery < 6 {
+            let Some(response) = lambda.deliver().await else {
+                break;
+            };
+            delivery += 1;
+            let back = response.batch_item_failures.len();
+            println!(
+                "   delivery {delivery}: {back} message(s) handed back{}",
+                if back > 0 {
+                    " (a cluster not ACTIVE yet: it comes back after its delay)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let reports = lambda.process.reports();
+        if reports.len() != before + 2 {
+            eprintln!(
+                "run {run}: expected 2 cluster reports, got {}",
+                reports.len() - before
+            );
+            return false;
+        }
+        for report in &reports[before..] {
+            let name = report["cluster"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let path = out_dir.join(format!("report-run{run}-{name}.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(report).unwrap())
+                .expect("write report");
+            print_report(report);
+            println!("   JSON report: {}", path.display());
+            let actions = report["actions"].as_array().map_or(0, Vec::len);
+            let failed = report["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["status"] != "applied")
+                .count();
+            let writes = report["calls"]["writes"].as_u64().unwrap_or(u64::MAX);
+            ok &=
+                failed == 0 && (run == 4 && actions > 0 || run == 5 && actions == 0 && writes == 0);
+        }
+        if run == 4 {
+            ok &= print_entries(eks, id, &[creator.as_str(), oncall.as_str()]);
+            ok &= print_aws_auth(eks, id, &foreign_rows);
+        }
+    }
+    ok
+}
 fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
@@ -342,10 +569,16 @@ fn print_report(report: &Value) {
             ]
         })
         .collect();
+    let subject = match report["cluster"].as_str() {
+        Some(cluster) => format!("cluster {cluster}"),
+        None => format!(
+            "account {}",
+            report["account_id"].as_str().unwrap_or_default()
+        ),
+    };
     println!(
-        "   report ({}), account {}:",
-        report["mode"].as_str().unwrap_or_default(),
-        report["account_id"].as_str().unwrap_or_default()
+        "   report ({}), {subject}:",
+        report["mode"].as_str().unwrap_or_default()
     );
     if rows.is_empty() {
         println!("   (no actions: everything is as configured)");
@@ -466,4 +699,83 @@ async fn print_account_state(aws: &aws_config::SdkConfig, sandbox: &fixtures::Sa
         }
     }
     table(&["resource", "name", "detail"], &rows);
+}
+
+/// The API-mode cluster's access entries and autofed's RBAC objects, read back from the fake;
+/// whether the entries autofed did not make are still there, untouched.
+fn print_entries(eks: &Eks, id: &str, foreign: &[&str]) -> bool {
+    let cluster = eks.cluster(id, REGION, API_CLUSTER);
+    println!(
+        "\n   Access entries of {API_CLUSTER} ({}), read back from the EKS fake:",
+        cluster.mode
+    );
+    let mut rows = Vec::new();
+    let mut ok = true;
+    for (principal, entry) in &cluster.entries {
+        let ours = entry.tags.get("autofed:managed-by").map(String::as_str) == Some("autofed");
+        ok &= ours != foreign.contains(&principal.as_str());
+        let policies: Vec<String> = entry
+            .policies
+            .iter()
+            .map(|(arn, (scope, _, _))| {
+                let scope = match scope["namespaces"].as_array() {
+                    Some(ns) if scope["type"] == "namespace" => format!(
+                        "namespaces {}",
+                        ns.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
+                    _ => "cluster".into(),
+                };
+                format!("{} ({scope})", arn.rsplit('/').next().unwrap_or(arn))
+            })
+            .collect();
+        rows.push(vec![
+            principal.clone(),
+            if ours { "autofed" } else { "not autofed's" }.into(),
+            entry.groups.join(","),
+            policies.join(", "),
+        ]);
+    }
+    table(
+        &["principal", "made by", "groups", "access policies"],
+        &rows,
+    );
+    ok &= cluster.entries.len() == foreign.len() + 4;
+    let managed: Vec<String> = cluster
+        .objects
+        .iter()
+        .filter(|(_, o)| o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "autofed")
+        .map(|(path, o)| format!("{} {path}", o["kind"].as_str().unwrap_or_default()))
+        .collect();
+    println!("   Kubernetes objects labelled app.kubernetes.io/managed-by=autofed:");
+    for object in &managed {
+        println!("     {object}");
+    }
+    ok && !managed.is_empty()
+}
+
+/// The CONFIG_MAP cluster's aws-auth, read back from the API server fake; whether the rows
+/// that were there before are still there, byte for byte.
+fn print_aws_auth(eks: &Eks, id: &str, foreign_rows: &str) -> bool {
+    let cluster = eks.cluster(id, REGION, LEGACY_CLUSTER);
+    let aws_auth = &cluster.objects[AWS_AUTH];
+    let map_roles = aws_auth["data"]["mapRoles"].as_str().unwrap_or_default();
+    println!(
+        "\n   kube-system/aws-auth of {LEGACY_CLUSTER} (CONFIG_MAP), read back from the API server fake:"
+    );
+    println!(
+        "   annotation autofed.dev/owned-map-roles: {}",
+        aws_auth["metadata"]["annotations"]["autofed.dev/owned-map-roles"]
+    );
+    println!("   mapRoles: |");
+    for line in map_roles.lines() {
+        println!("     {line}");
+    }
+    println!(
+        "   mapUsers: kept ({} bytes)",
+        aws_auth["data"]["mapUsers"].as_str().map_or(0, str::len)
+    );
+    map_roles.starts_with(foreign_rows) && map_roles.len() > foreign_rows.len()
 }
