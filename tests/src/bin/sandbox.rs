@@ -293,7 +293,7 @@ async fn onboard_clusters(
     aws_sdk_iam::Client::new(&fixtures::member_config(aws, id).await)
         .create_role()
         .role_name(sso_role)
-        .path(&format!("/aws-reserved/sso.amazonaws.com/{REGION}/"))
+        .path(format!("/aws-reserved/sso.amazonaws.com/{REGION}/"))
         .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
         .send()
         .await
