@@ -49,11 +49,15 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
                 Status::skipped("an earlier action on this resource failed")
             }
             Some(Op::CreateAccountAssignment { target }) => {
-                assignments.push((i, None, target));
+                assignments.push((i, Assignment::Create(None), target));
                 continue;
             }
             Some(Op::AssignPushedGroup { group, target }) => {
-                assignments.push((i, Some(group.as_str()), target));
+                assignments.push((i, Assignment::Create(Some(group.as_str())), target));
+                continue;
+            }
+            Some(Op::DeleteAccountAssignment { target }) => {
+                assignments.push((i, Assignment::Delete, target));
                 continue;
             }
             Some(Op::Okta(op)) => {
@@ -89,8 +93,15 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
     }
     let done: Vec<(usize, Result<(), Error>)> =
         stream::iter(assignments)
-            .map(|(i, pushed, target)| async move {
-                (i, assign(clients, account_id, pushed, target).await)
+            .map(|(i, how, target)| async move {
+                let res = match how {
+                    Assignment::Create(pushed) => assign(clients, account_id, pushed, target).await,
+                    Assignment::Delete => {
+                        sso::delete_assignment(clients.sso_admin, target, clients.assignment_timeout)
+                            .await
+                    }
+                };
+                (i, res)
             })
             .buffer_unordered(clients.max_in_flight)
             .collect()
@@ -107,6 +118,14 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
         .into_iter()
         .map(|s| s.expect("every action has a status"))
         .collect()
+}
+
+/// What to do with an Identity Center assignment; these run in parallel, after the rest.
+enum Assignment<'a> {
+    /// Create it; for a group Okta pushes, by the group's name.
+    Create(Option<&'a str>),
+    /// Delete it.
+    Delete,
 }
 
 /// Creates one assignment; a pushed group is looked up first, and is not ready (retried

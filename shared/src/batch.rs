@@ -92,7 +92,8 @@ async fn defer(ctx: &Context, record: &SqsMessage) {
 /// so Lambda leaves it in the queue.
 async fn hand_back(ctx: &Context, record: &SqsMessage, delay: Duration) {
     if let Some(handle) = record.receipt_handle.as_deref()
-        && let Err(e) = queue::delay(&ctx.sqs, &ctx.queues, handle, delay).await
+        && let Some(queues) = &ctx.queues
+        && let Err(e) = queue::delay(&ctx.sqs, queues, handle, delay).await
     {
         warn!(error = %e, "could not set the message's visibility; it returns after the queue's visibility timeout");
     }
@@ -210,7 +211,11 @@ async fn work(ctx: &Context, body: &str) -> Result<(), Error> {
 /// (and the queue's own redrive moves it there eventually).
 async fn dead_letter(ctx: &Context, message_id: &str, body: &str, err: &Error) -> bool {
     error!(error = %err, "rejected; sent to the dead-letter queue");
-    match queue::dead_letter(&ctx.sqs, &ctx.queues, message_id, body, &err.to_string()).await {
+    let Some(queues) = &ctx.queues else {
+        error!("no dead-letter queue configured; the queue's redrive moves the message");
+        return false;
+    };
+    match queue::dead_letter(&ctx.sqs, queues, message_id, body, &err.to_string()).await {
         Ok(()) => true,
         Err(e) => {
             error!(error = %e, "could not send to the dead-letter queue");

@@ -34,8 +34,8 @@ pub struct Context {
     pub identity_store: aws_sdk_identitystore::Client,
     /// SQS, for re-queueing and dead-lettering.
     pub sqs: aws_sdk_sqs::Client,
-    /// The queues this function works from.
-    pub queues: Queues,
+    /// The queues a worker function works from (none for the backfill, which only sends).
+    pub queues: Option<Queues>,
     /// The IdP metadata, when it comes from the configuration (with Okta in group-mapping or
     /// app-per-account mode it comes from the Okta app instead).
     pub metadata: Option<MetadataSource>,
@@ -50,15 +50,25 @@ pub struct Context {
 }
 
 impl Context {
-    /// Builds the context from the environment: the configuration file
+    /// Builds a worker's context from the environment: the configuration file
     /// ([`crate::config::CONFIG_ENV`]), the queue URLs ([`QUEUE_URL_ENV`], [`DLQ_URL_ENV`]) and
     /// the standard AWS settings (region, credentials, `AWS_ENDPOINT_URL*`).
     pub async fn from_env() -> Result<Self> {
-        let config = Config::from_env()?;
         let queues = Queues {
-            work_url: env_var(QUEUE_URL_ENV)?,
-            dead_letter_url: env_var(DLQ_URL_ENV)?,
+            work_url: queue_url(QUEUE_URL_ENV)?,
+            dead_letter_url: queue_url(DLQ_URL_ENV)?,
         };
+        Self::load(Some(queues)).await
+    }
+
+    /// Builds the context of a function that reads no queue (the backfill) from the
+    /// environment: as [`Context::from_env`] without the queue URLs.
+    pub async fn from_env_without_queues() -> Result<Self> {
+        Self::load(None).await
+    }
+
+    async fn load(queues: Option<Queues>) -> Result<Self> {
+        let config = Config::from_env()?;
         let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
         let mut ctx = Self::new(config, aws, queues)?;
         ctx.connect_okta().await?;
@@ -77,7 +87,7 @@ impl Context {
     }
 
     /// Builds the context from parts.
-    pub fn new(config: Config, aws: SdkConfig, queues: Queues) -> Result<Self> {
+    pub fn new(config: Config, aws: SdkConfig, queues: Option<Queues>) -> Result<Self> {
         let metadata = match config.okta_mode() {
             OktaMode::None => Some(MetadataSource::from_config(&config.saml, &config.base_dir)?),
             OktaMode::GroupMapping | OktaMode::AppPerAccount => None,
@@ -132,7 +142,8 @@ impl Context {
     }
 }
 
-fn env_var(var: &'static str) -> Result<String, ConfigError> {
+/// A queue URL from the environment variable `var`.
+pub fn queue_url(var: &'static str) -> Result<String, ConfigError> {
     match std::env::var(var) {
         Ok(v) if v.starts_with("https://") || v.starts_with("http://") => Ok(v),
         Ok(v) => Err(ConfigError::Env {

@@ -37,6 +37,9 @@ pub struct Desired {
     pub roles: Vec<DesiredRole>,
     /// The Identity Center assignments, in configuration order.
     pub assignments: Vec<AssignmentSpec>,
+    /// The pairs rules name that must not be assigned in this account (no rule with the pair
+    /// selects it); empty unless `identity_center.remove_unselected`.
+    pub unassigned: Vec<AssignmentSpec>,
     /// What autofed keeps in Okta for the account, when an `[okta]` section is configured.
     pub okta: Option<OktaDesired>,
     /// The Okta app that pushes groups to Identity Center, if configured.
@@ -117,6 +120,21 @@ pub struct AssignmentSpec {
     pub permission_set: String,
 }
 
+impl AssignmentSpec {
+    /// The pair a rule names.
+    fn of(rule: &crate::config::AssignmentRule) -> Self {
+        AssignmentSpec {
+            principal: match (&rule.group, &rule.user, &rule.okta_group) {
+                (Some(g), _, _) => Principal::Group(g.clone()),
+                (None, Some(u), _) => Principal::User(u.clone()),
+                (None, None, Some(o)) => Principal::OktaGroup(o.clone()),
+                (None, None, None) => unreachable!("validated at load"),
+            },
+            permission_set: rule.permission_set.clone(),
+        }
+    }
+}
+
 /// The tags autofed puts on what it creates.
 pub fn managed_tags() -> BTreeMap<String, String> {
     [(MANAGED_TAG_KEY.to_string(), MANAGED_TAG_VALUE.to_string())].into()
@@ -163,24 +181,23 @@ pub fn for_account(
                 .map(|arn| render_account(arn, account.id.as_str())),
         })
         .collect();
-    let mut assignments: Vec<AssignmentSpec> = config
-        .identity_center
-        .assignments
+    let rules = &config.identity_center.assignments;
+    let mut assignments: Vec<AssignmentSpec> = rules
         .iter()
         .filter(|rule| rule.accounts.matches(account))
-        .map(|rule| AssignmentSpec {
-            principal: match (&rule.group, &rule.user, &rule.okta_group) {
-                (Some(g), _, _) => Principal::Group(g.clone()),
-                (None, Some(u), _) => Principal::User(u.clone()),
-                (None, None, Some(o)) => Principal::OktaGroup(o.clone()),
-                (None, None, None) => unreachable!("validated at load"),
-            },
-            permission_set: rule.permission_set.clone(),
-        })
+        .map(AssignmentSpec::of)
         .collect();
     // Two rules may select the same pair; it is one assignment.
     let mut seen = BTreeSet::new();
     assignments.retain(|a| seen.insert(a.clone()));
+    let unassigned = if config.identity_center.remove_unselected {
+        all_pairs(config)
+            .into_iter()
+            .filter(|pair| !seen.contains(pair))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let okta = config.okta.as_ref().map(|okta| {
         let names: Vec<String> = roles.iter().map(|r| r.name.clone()).collect();
         okta::desired::for_account(config, okta, account, &names, partition, &provider_arn)
@@ -209,7 +226,21 @@ pub fn for_account(
             .is_some_and(|ic| ic.create_push_mappings),
         roles,
         assignments,
+        unassigned,
     }
+}
+
+/// Every pair (principal, permission set) the assignment rules name, once each, in
+/// configuration order: the assignments autofed manages wherever they are.
+pub fn all_pairs(config: &Config) -> Vec<AssignmentSpec> {
+    let mut seen = BTreeSet::new();
+    config
+        .identity_center
+        .assignments
+        .iter()
+        .map(AssignmentSpec::of)
+        .filter(|pair| seen.insert(pair.clone()))
+        .collect()
 }
 
 /// An account name made alias-safe: lowercase, runs of other characters turned into one `-`,

@@ -19,6 +19,9 @@ pub enum Error {
     /// An event that autofed does not understand or that is malformed.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// A backfill input that is malformed.
+    #[error(transparent)]
+    Request(#[from] crate::backfill::RequestError),
     /// The event names an account that is not a member of this organization.
     #[error("account {account_id} is not a member of the organization")]
     UnknownAccount {
@@ -126,7 +129,10 @@ impl Error {
     /// Whether retrying the same message can ever succeed.
     pub fn disposition(&self) -> Disposition {
         match self {
-            Error::Config(_) | Error::Event(_) | Error::UnknownAccount { .. } => {
+            Error::Config(_)
+            | Error::Event(_)
+            | Error::Request(_)
+            | Error::UnknownAccount { .. } => {
                 Disposition::DeadLetter
             }
             Error::GaveUp { .. } | Error::Refused { .. } => Disposition::DeadLetter,

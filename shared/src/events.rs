@@ -79,6 +79,11 @@ pub enum AccountEvent {
         /// The CloudTrail event name.
         how: &'static str,
     },
+    /// The backfill asked for the account to be onboarded (or re-evaluated).
+    Requested {
+        /// The account.
+        account_id: AccountId,
+    },
     /// Tags changed on an OU, root or policy: no account selector reads those.
     OtherResourceTagged {
         /// The tagged resource.
@@ -93,6 +98,7 @@ impl AccountEvent {
             AccountEvent::Created { account_id, .. }
             | AccountEvent::Moved { account_id, .. }
             | AccountEvent::TagsChanged { account_id }
+            | AccountEvent::Requested { account_id }
             | AccountEvent::Departed { account_id, .. } => Some(account_id),
             AccountEvent::CreationFailed { .. } | AccountEvent::OtherResourceTagged { .. } => None,
         }
@@ -106,6 +112,7 @@ impl AccountEvent {
             AccountEvent::Moved { .. } => "account-moved",
             AccountEvent::TagsChanged { .. } => "account-tags-changed",
             AccountEvent::Departed { how, .. } => how,
+            AccountEvent::Requested { .. } => "backfill-requested",
             AccountEvent::OtherResourceTagged { .. } => "other-resource-tagged",
         }
     }
@@ -182,6 +189,59 @@ struct AccountOnly {
 
 const API_CALL: &str = "AWS API Call via CloudTrail";
 
+/// The `source` of the messages the backfill puts on the work queues: the same queues, and so
+/// the same rates and dead-letter handling, as the organization's own events.
+pub const BACKFILL_SOURCE: &str = "autofed.backfill";
+const BACKFILL_ACCOUNT: &str = "Backfill Account";
+const BACKFILL_CLUSTER: &str = "Backfill Cluster";
+
+/// The `detail` of a backfill message.
+#[derive(Debug, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BackfillDetail {
+    account_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+fn backfill_message(detail_type: &str, detail: BackfillDetail) -> String {
+    serde_json::json!({
+        "version": "0",
+        "source": BACKFILL_SOURCE,
+        "detail-type": detail_type,
+        "detail": detail,
+    })
+    .to_string()
+}
+
+/// The message the backfill enqueues for an account; [`parse`] reads it as
+/// [`AccountEvent::Requested`].
+pub fn account_message(account_id: &AccountId) -> String {
+    backfill_message(
+        BACKFILL_ACCOUNT,
+        BackfillDetail {
+            account_id: account_id.to_string(),
+            region: None,
+            name: None,
+        },
+    )
+}
+
+/// The message the backfill enqueues for a cluster; [`parse_cluster`] reads it as
+/// [`ClusterEvent::Created`].
+pub fn cluster_message(cluster: &ClusterRef) -> String {
+    backfill_message(
+        BACKFILL_CLUSTER,
+        BackfillDetail {
+            account_id: cluster.account_id.to_string(),
+            region: Some(cluster.region.clone()),
+            name: Some(cluster.name.clone()),
+        },
+    )
+}
+
 /// What an EKS event, forwarded from a member account and region to the central bus, asks
 /// autofed to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,6 +302,14 @@ struct ClusterName {
 pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
     let event: EventBridgeEvent<Value> =
         serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
+    if (event.source.as_str(), event.detail_type.as_str()) == (BACKFILL_SOURCE, BACKFILL_CLUSTER) {
+        let d: BackfillDetail = field(event.detail, "detail")?;
+        let region = d.region.unwrap_or_default();
+        let name = d.name.unwrap_or_default();
+        return Ok(ClusterEvent::Created {
+            cluster: cluster_ref(&d.account_id, "detail.accountId", region, "detail.region", name, "detail.name")?,
+        });
+    }
     let detail: TrailDetail = field(event.detail.clone(), "detail")?;
     let name = detail.event_name.clone().unwrap_or_default();
     let event_name = match (
@@ -278,31 +346,50 @@ pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
         .clone()
         .or(event.region)
         .unwrap_or_default();
-    if !crate::config::cluster::is_region(&region) {
-        return Err(EventError::Field {
-            field: "detail.awsRegion".into(),
-            problem: format!("not a region name: {}", quote(&region)),
-        });
-    }
     let p: ClusterName = field(request_parameters(&detail)?, "detail.requestParameters")?;
-    if !is_cluster_name(&p.name) {
-        return Err(EventError::Field {
-            field: "detail.requestParameters.name".into(),
-            problem: format!(
-                "not an EKS cluster name (1-100 of letters, digits, `-`, `_`, starting with a letter or digit): {}",
-                quote(&p.name)
-            ),
-        });
-    }
-    let cluster = ClusterRef {
-        account_id: account_id(&account, account_field)?,
+    let cluster = cluster_ref(
+        &account,
+        account_field,
         region,
-        name: p.name,
-    };
+        "detail.awsRegion",
+        p.name,
+        "detail.requestParameters.name",
+    )?;
     Ok(if event_name == "CreateCluster" {
         ClusterEvent::Created { cluster }
     } else {
         ClusterEvent::Deleted { cluster }
+    })
+}
+
+/// A cluster from an event's fields, each checked; errors name the field (`*_field`).
+fn cluster_ref(
+    account: &str,
+    account_field: &str,
+    region: String,
+    region_field: &str,
+    name: String,
+    name_field: &str,
+) -> Result<ClusterRef, EventError> {
+    if !crate::config::cluster::is_region(&region) {
+        return Err(EventError::Field {
+            field: region_field.into(),
+            problem: format!("not a region name: {}", quote(&region)),
+        });
+    }
+    if !is_cluster_name(&name) {
+        return Err(EventError::Field {
+            field: name_field.into(),
+            problem: format!(
+                "not an EKS cluster name (1-100 of letters, digits, `-`, `_`, starting with a letter or digit): {}",
+                quote(&name)
+            ),
+        });
+    }
+    Ok(ClusterRef {
+        account_id: account_id(account, account_field)?,
+        region,
+        name,
     })
 }
 
@@ -319,6 +406,12 @@ pub fn is_cluster_name(s: &str) -> bool {
 pub fn parse(body: &str) -> Result<AccountEvent, EventError> {
     let event: EventBridgeEvent<Value> =
         serde_json::from_str(body).map_err(|e| EventError::Malformed(e.to_string()))?;
+    if (event.source.as_str(), event.detail_type.as_str()) == (BACKFILL_SOURCE, BACKFILL_ACCOUNT) {
+        let d: BackfillDetail = field(event.detail, "detail")?;
+        return Ok(AccountEvent::Requested {
+            account_id: account_id(&d.account_id, "detail.accountId")?,
+        });
+    }
     let detail: TrailDetail = field(event.detail.clone(), "detail")?;
     let name = detail.event_name.clone().unwrap_or_default();
     match (

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod aws;
+pub mod backfill;
 pub mod batch;
 pub mod calls;
 pub mod cluster;

@@ -23,6 +23,8 @@ pub struct Observed {
     pub roles: BTreeMap<String, ObservedRole>,
     /// One entry per desired assignment, in the same order.
     pub assignments: Vec<ObservedAssignment>,
+    /// One entry per pair that must not be assigned ([`Desired::unassigned`]), in order.
+    pub unassigned: Vec<ObservedAssignment>,
     /// What autofed keeps in Okta, when configured.
     pub okta: Option<OktaObserved>,
 }
@@ -119,11 +121,15 @@ pub async fn observe(
     let assignments = identity_center
         .observe(desired.account_id.as_str(), &desired.assignments)
         .await?;
+    let unassigned = identity_center
+        .observe(desired.account_id.as_str(), &desired.unassigned)
+        .await?;
     Ok(Observed {
         aliases,
         provider,
         roles,
         assignments,
+        unassigned,
         okta,
     })
 }

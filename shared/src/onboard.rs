@@ -190,9 +190,11 @@ pub(crate) fn planned(account_id: &str, actions: &[Action]) -> Vec<Status> {
         .collect()
 }
 
-/// Plans, and when `okta.deprovision` is on applies, the removal of what autofed made in Okta
-/// for an account that was closed or left the organization. Nothing in the account itself is
-/// touched: it may be gone, and a closed account is deleted by AWS.
+/// Plans the removal of what autofed made for an account that was closed or left the
+/// organization: its Okta objects, and the Identity Center assignments of the rules' pairs.
+/// Each part is applied only when its switch is on (`okta.deprovision`,
+/// `identity_center.deprovision`); otherwise it is reported as planned. Nothing in the
+/// account itself is touched: it may be gone, and a closed account is deleted by AWS.
 #[instrument(skip(ctx), fields(account_id = %account_id))]
 pub async fn remove(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
     let (result, log) = calls::scope(Box::pin(plan_removal(ctx, account_id, mode))).await;
@@ -202,29 +204,46 @@ pub async fn remove(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result
 }
 
 async fn plan_removal(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Report> {
-    let (actions, mode) = match (&ctx.okta, &ctx.config.okta) {
-        (Some(client), Some(config)) => {
-            let observed =
-                okta::observe::observe_removal(client, config.mode, account_id.as_str()).await?;
-            let actions = okta::plan::plan_removal(account_id.as_str(), &observed);
-            if mode == Mode::Apply && !config.deprovision && !actions.is_empty() {
-                info!(account_id = %account_id, "okta.deprovision is off: the removal is planned, not applied");
+    let id = account_id.as_str();
+    // (actions, whether the configuration lets them be applied), per part.
+    let mut parts: Vec<(Vec<Action>, bool, &str)> = Vec::new();
+    if let (Some(client), Some(config)) = (&ctx.okta, &ctx.config.okta) {
+        let observed = okta::observe::observe_removal(client, config.mode, id).await?;
+        parts.push((
+            okta::plan::plan_removal(id, &observed),
+            config.deprovision,
+            "okta.deprovision",
+        ));
+    }
+    let pairs = desired::all_pairs(&ctx.config);
+    if !pairs.is_empty() {
+        let seen = ctx.identity_center().observe(id, &pairs).await?;
+        parts.push((
+            plan::plan_unassignments(&pairs, &seen, id, "the account left the organization"),
+            ctx.config.identity_center.deprovision,
+            "identity_center.deprovision",
+        ));
+    }
+    let mut all = Vec::new();
+    let mut statuses = Vec::new();
+    let mut applied = false;
+    for (actions, enabled, switch) in parts {
+        if mode == Mode::Apply && enabled {
+            applied = true;
+            statuses.extend(apply::apply(&clients_without_account(ctx), id, &actions).await);
+        } else {
+            if mode == Mode::Apply && !actions.is_empty() {
+                info!(account_id = %account_id, switch, "the removal is planned, not applied: the switch is off");
             }
-            (actions, if config.deprovision { mode } else { Mode::Plan })
+            statuses.extend(planned(id, &actions));
         }
-        _ => (Vec::new(), mode),
-    };
-    let statuses = match mode {
-        Mode::Plan => planned(account_id.as_str(), &actions),
-        Mode::Apply => {
-            apply::apply(&clients_without_account(ctx), account_id.as_str(), &actions).await
-        }
-    };
+        all.extend(actions);
+    }
     Ok(Report::new(
         account_id.to_string(),
         String::new(),
-        mode,
-        &actions,
+        if applied { Mode::Apply } else { Mode::Plan },
+        &all,
         statuses,
     ))
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    desired::{self, Desired, DesiredRole},
+    desired::{self, AssignmentSpec, Desired, DesiredRole},
     observe::{AssignmentTarget, Observed, ObservedAssignment, ObservedRole},
     okta::{self, plan::OktaOp},
     policy,
@@ -140,6 +140,11 @@ pub enum Op {
         /// What to assign.
         target: AssignmentTarget,
     },
+    /// `sso:DeleteAccountAssignment`, polled to completion.
+    DeleteAccountAssignment {
+        /// What to unassign.
+        target: AssignmentTarget,
+    },
     /// The assignment of a group Okta pushes to Identity Center: the group is looked up when
     /// applied (the push may have happened since the plan), and its absence means "not ready,
     /// retry later", not failure.
@@ -260,7 +265,43 @@ pub fn plan(desired: &Desired, observed: &Observed, adopt: bool) -> Vec<Action> 
             )),
         }
     }
+    actions.extend(plan_unassignments(
+        &desired.unassigned,
+        &observed.unassigned,
+        desired.account_id.as_str(),
+        "no assignment rule with this pair selects the account now",
+    ));
     actions
+}
+
+/// Removes the assignments of `pairs` that exist (`seen`, in the same order), for `why`.
+pub fn plan_unassignments(
+    pairs: &[AssignmentSpec],
+    seen: &[ObservedAssignment],
+    account_id: &str,
+    why: &str,
+) -> Vec<Action> {
+    pairs
+        .iter()
+        .zip(seen)
+        .filter_map(|(spec, seen)| match seen {
+            ObservedAssignment::Resolved {
+                target,
+                exists: true,
+            } => Some(Action::new(
+                &format!("assignment/{}/{}", spec.principal, spec.permission_set),
+                ActionKind::Delete,
+                format!(
+                    "remove permission set {} from {} in account {account_id}: {why}",
+                    spec.permission_set, spec.principal
+                ),
+                Some(Op::DeleteAccountAssignment {
+                    target: target.clone(),
+                }),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 fn plan_alias(desired: &Desired, observed: &Observed, actions: &mut Vec<Action>) {
@@ -573,6 +614,10 @@ mod tests {
                 principal: Principal::Group("Platform".into()),
                 permission_set: "Admin".into(),
             }],
+            unassigned: vec![AssignmentSpec {
+                principal: Principal::Group("Payments".into()),
+                permission_set: "PowerUser".into(),
+            }],
             okta: None,
             okta_push_app: None,
             create_push_mappings: false,
@@ -616,6 +661,10 @@ mod tests {
                 target: target(),
                 exists: true,
             }],
+            unassigned: vec![ObservedAssignment::Resolved {
+                target: target(),
+                exists: false,
+            }],
             okta: None,
         }
     }
@@ -637,6 +686,7 @@ mod tests {
                 target: target(),
                 exists: false,
             }],
+            unassigned: vec![ObservedAssignment::Unresolved("no such group".into())],
             okta: None,
         };
         let actions = plan(&desired(), &observed, false);
@@ -652,6 +702,27 @@ mod tests {
     #[test]
     fn a_converged_account_plans_nothing() {
         assert_eq!(plan(&desired(), &converged(), false), vec![]);
+    }
+
+    #[test]
+    fn an_assignment_no_rule_selects_any_more_is_removed() {
+        let mut observed = converged();
+        observed.unassigned = vec![ObservedAssignment::Resolved {
+            target: target(),
+            exists: true,
+        }];
+        let actions = plan(&desired(), &observed, false);
+        assert_eq!(
+            kinds(&actions),
+            [(
+                "assignment/group \"Payments\"/PowerUser".to_string(),
+                ActionKind::Delete
+            )]
+        );
+        assert!(matches!(
+            actions[0].op,
+            Some(Op::DeleteAccountAssignment { .. })
+        ));
     }
 
     #[test]

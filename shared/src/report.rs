@@ -67,7 +67,7 @@ pub struct ActionReport {
 }
 
 /// Whether a run only planned or also applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Plan only (dry run).

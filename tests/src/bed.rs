@@ -78,7 +78,7 @@ impl Bed {
     /// A context for autofed, talking to moto through the proxy.
     pub fn context(&self, config_text: &str) -> Context {
         let config = Config::from_toml(config_text, PathBuf::new()).expect("valid configuration");
-        Context::new(config, sdk_config(&self.proxy.url), self.queues()).expect("context")
+        Context::new(config, sdk_config(&self.proxy.url), Some(self.queues())).expect("context")
     }
 
     /// A context with its Okta client built, as `Context::from_env` does at init.

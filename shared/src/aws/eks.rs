@@ -75,6 +75,17 @@ pub struct ObservedEntry {
     pub policies: BTreeMap<String, Scope>,
 }
 
+/// The names of the clusters in the client's region.
+pub async fn list_clusters(eks: &Client) -> Result<Vec<String>> {
+    eks.list_clusters()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| Error::aws("eks", "ListClusters", e))
+}
+
 /// The cluster, or `None` if it does not exist.
 pub async fn describe(eks: &Client, name: &str) -> Result<Option<ClusterInfo>> {
     match eks.describe_cluster().name(name).send().await {

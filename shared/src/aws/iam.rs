@@ -280,6 +280,7 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
                 .map_err(err("DeleteRolePolicy"))?;
         }
         Op::CreateAccountAssignment { .. }
+        | Op::DeleteAccountAssignment { .. }
         | Op::AssignPushedGroup { .. }
         | Op::Okta(_)
         | Op::Cluster(_) => {

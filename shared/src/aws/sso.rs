@@ -230,9 +230,82 @@ pub async fn create_assignment(
         .send()
         .await
         .map_err(|e| Error::aws("sso-admin", "CreateAccountAssignment", e))?;
-    let mut status = out
-        .account_assignment_creation_status
-        .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
+    settle(
+        out.account_assignment_creation_status,
+        timeout,
+        "CreateAccountAssignment",
+        |request_id| async move {
+            admin
+                .describe_account_assignment_creation_status()
+                .instance_arn(&target.instance_arn)
+                .account_assignment_creation_request_id(request_id)
+                .send()
+                .await
+                .map(|o| o.account_assignment_creation_status)
+                .map_err(|e| Error::aws("sso-admin", "DescribeAccountAssignmentCreationStatus", e))
+        },
+    )
+    .await
+}
+
+/// Deletes an assignment and polls its status as [`create_assignment`] does. An assignment
+/// already gone counts as deleted (the rerun after a crash).
+pub async fn delete_assignment(
+    admin: &aws_sdk_ssoadmin::Client,
+    target: &AssignmentTarget,
+    timeout: Duration,
+) -> Result<()> {
+    let out = match admin
+        .delete_account_assignment()
+        .instance_arn(&target.instance_arn)
+        .target_id(&target.account_id)
+        .target_type(TargetType::AwsAccount)
+        .permission_set_arn(&target.permission_set_arn)
+        .principal_type(PrincipalType::from(target.principal_type.as_str()))
+        .principal_id(&target.principal_id)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            return Ok(());
+        }
+        Err(e) => return Err(Error::aws("sso-admin", "DeleteAccountAssignment", e)),
+    };
+    settle(
+        out.account_assignment_deletion_status,
+        timeout,
+        "DeleteAccountAssignment",
+        |request_id| async move {
+            admin
+                .describe_account_assignment_deletion_status()
+                .instance_arn(&target.instance_arn)
+                .account_assignment_deletion_request_id(request_id)
+                .send()
+                .await
+                .map(|o| o.account_assignment_deletion_status)
+                .map_err(|e| Error::aws("sso-admin", "DescribeAccountAssignmentDeletionStatus", e))
+        },
+    )
+    .await
+}
+
+/// Polls an assignment operation (`describe`, by request id) with a growing delay until it
+/// succeeds, fails, or `timeout` passes.
+async fn settle<F, Fut>(
+    first: Option<AccountAssignmentOperationStatus>,
+    timeout: Duration,
+    operation: &'static str,
+    describe: F,
+) -> Result<()>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<AccountAssignmentOperationStatus>>>,
+{
+    let mut status = first.unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(250);
     loop {
@@ -241,7 +314,7 @@ pub async fn create_assignment(
             Some(StatusValues::Failed) => {
                 return Err(Error::Aws {
                     service: "sso-admin",
-                    operation: "CreateAccountAssignment",
+                    operation,
                     code: "FAILED".into(),
                     message: status
                         .failure_reason
@@ -256,23 +329,23 @@ pub async fn create_assignment(
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Aws {
                 service: "sso-admin",
-                operation: "DescribeAccountAssignmentCreationStatus",
+                operation,
                 code: "Timeout".into(),
-                message: format!("still IN_PROGRESS after {}s", timeout.as_secs()),
+                message: format!(
+                    "still {} after {}s; the next delivery checks again",
+                    status
+                        .status
+                        .as_ref()
+                        .map_or("IN_PROGRESS", |s| s.as_str()),
+                    timeout.as_secs()
+                ),
                 retryable: true,
             });
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
-        let request_id = status.request_id.clone().unwrap_or_default();
-        status = admin
-            .describe_account_assignment_creation_status()
-            .instance_arn(&target.instance_arn)
-            .account_assignment_creation_request_id(request_id)
-            .send()
-            .await
-            .map_err(|e| Error::aws("sso-admin", "DescribeAccountAssignmentCreationStatus", e))?
-            .account_assignment_creation_status
+        status = describe(status.request_id.clone().unwrap_or_default())
+            .await?
             .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
     }
 }

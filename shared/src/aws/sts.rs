@@ -42,9 +42,11 @@ pub const MEMBER_ACTIONS: &[&str] = &[
 ];
 
 /// Every action a cluster's onboarding makes in the cluster's account: reads of the roles it
-/// grants access to, and EKS's access-entry API. (The Kubernetes API authenticates the session
-/// with a presigned `sts:GetCallerIdentity`, which no policy can deny.)
+/// grants access to, and EKS's access-entry API; the backfill lists the clusters. (The
+/// Kubernetes API authenticates the session with a presigned `sts:GetCallerIdentity`, which no
+/// policy can deny.)
 pub const CLUSTER_ACTIONS: &[&str] = &[
+    "eks:ListClusters",
     "iam:GetRole",
     "iam:ListRoles",
     "eks:DescribeCluster",

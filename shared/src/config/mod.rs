@@ -198,6 +198,19 @@ pub struct IdentityCenterConfig {
     /// Assignment rules.
     #[serde(default)]
     pub assignments: Vec<AssignmentRule>,
+    /// Whether an assignment of a pair a rule names (principal and permission set) is removed
+    /// from an account that no rule with that pair selects any more (it moved OU, its tags
+    /// changed, the rule changed). Pairs no rule names are never touched.
+    #[serde(default = "yes")]
+    pub remove_unselected: bool,
+    /// Whether the assignments of the rules' pairs are removed from an account that was closed
+    /// or left the organization. Off: the removal is planned (reported), not applied.
+    #[serde(default)]
+    pub deprovision: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_in_flight() -> usize {
@@ -580,6 +593,8 @@ impl Default for IdentityCenterConfig {
             identity_store_id: None,
             max_in_flight: default_max_in_flight(),
             assignments: Vec::new(),
+            remove_unselected: true,
+            deprovision: false,
         }
     }
 }
