@@ -91,21 +91,20 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
         log(account_id, action, &status);
         statuses[i] = Some(status);
     }
-    let done: Vec<(usize, Result<(), Error>)> =
-        stream::iter(assignments)
-            .map(|(i, how, target)| async move {
-                let res = match how {
-                    Assignment::Create(pushed) => assign(clients, account_id, pushed, target).await,
-                    Assignment::Delete => {
-                        sso::delete_assignment(clients.sso_admin, target, clients.assignment_timeout)
-                            .await
-                    }
-                };
-                (i, res)
-            })
-            .buffer_unordered(clients.max_in_flight)
-            .collect()
-            .await;
+    let done: Vec<(usize, Result<(), Error>)> = stream::iter(assignments)
+        .map(|(i, how, target)| async move {
+            let res = match how {
+                Assignment::Create(pushed) => assign(clients, account_id, pushed, target).await,
+                Assignment::Delete => {
+                    sso::delete_assignment(clients.sso_admin, target, clients.assignment_timeout)
+                        .await
+                }
+            };
+            (i, res)
+        })
+        .buffer_unordered(clients.max_in_flight)
+        .collect()
+        .await;
     for (i, res) in done {
         let status = match res {
             Ok(()) => Status::Applied,

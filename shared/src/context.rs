@@ -16,6 +16,15 @@ pub const QUEUE_URL_ENV: &str = "AUTOFED_QUEUE_URL";
 /// The environment variable naming the dead-letter queue's URL.
 pub const DLQ_URL_ENV: &str = "AUTOFED_DLQ_URL";
 
+/// What a function's context is built with, beyond the configuration and AWS clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Needs {
+    /// The work queue and its dead-letter queue (the onboarders, fed by SQS).
+    pub queues: bool,
+    /// The Okta client: only the functions that plan or write Okta objects read its secret.
+    pub okta: bool,
+}
+
 /// Clients, configuration and caches, built once per function instance.
 pub struct Context {
     /// The validated configuration.
@@ -50,28 +59,25 @@ pub struct Context {
 }
 
 impl Context {
-    /// Builds a worker's context from the environment: the configuration file
-    /// ([`crate::config::CONFIG_ENV`]), the queue URLs ([`QUEUE_URL_ENV`], [`DLQ_URL_ENV`]) and
-    /// the standard AWS settings (region, credentials, `AWS_ENDPOINT_URL*`).
-    pub async fn from_env() -> Result<Self> {
-        let queues = Queues {
-            work_url: queue_url(QUEUE_URL_ENV)?,
-            dead_letter_url: queue_url(DLQ_URL_ENV)?,
-        };
-        Self::load(Some(queues)).await
-    }
-
-    /// Builds the context of a function that reads no queue (the backfill) from the
-    /// environment: as [`Context::from_env`] without the queue URLs.
-    pub async fn from_env_without_queues() -> Result<Self> {
-        Self::load(None).await
-    }
-
-    async fn load(queues: Option<Queues>) -> Result<Self> {
+    /// Builds a function's context from the environment: the configuration file
+    /// ([`crate::config::CONFIG_ENV`]), the standard AWS settings (region, credentials,
+    /// `AWS_ENDPOINT_URL*`), and what `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`],
+    /// [`DLQ_URL_ENV`]) and the Okta client (its secret read once, here).
+    pub async fn from_env(needs: Needs) -> Result<Self> {
         let config = Config::from_env()?;
+        let queues = if needs.queues {
+            Some(Queues {
+                work_url: queue_url(QUEUE_URL_ENV)?,
+                dead_letter_url: queue_url(DLQ_URL_ENV)?,
+            })
+        } else {
+            None
+        };
         let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
         let mut ctx = Self::new(config, aws, queues)?;
-        ctx.connect_okta().await?;
+        if needs.okta {
+            ctx.connect_okta().await?;
+        }
         Ok(ctx)
     }
 

@@ -132,9 +132,7 @@ impl Error {
             Error::Config(_)
             | Error::Event(_)
             | Error::Request(_)
-            | Error::UnknownAccount { .. } => {
-                Disposition::DeadLetter
-            }
+            | Error::UnknownAccount { .. } => Disposition::DeadLetter,
             Error::GaveUp { .. } | Error::Refused { .. } => Disposition::DeadLetter,
             Error::Aws {
                 retryable: false, ..

@@ -307,7 +307,14 @@ pub fn parse_cluster(body: &str) -> Result<ClusterEvent, EventError> {
         let region = d.region.unwrap_or_default();
         let name = d.name.unwrap_or_default();
         return Ok(ClusterEvent::Created {
-            cluster: cluster_ref(&d.account_id, "detail.accountId", region, "detail.region", name, "detail.name")?,
+            cluster: cluster_ref(
+                &d.account_id,
+                "detail.accountId",
+                region,
+                "detail.region",
+                name,
+                "detail.name",
+            )?,
         });
     }
     let detail: TrailDetail = field(event.detail.clone(), "detail")?;

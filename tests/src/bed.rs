@@ -1,7 +1,7 @@
 //! One test's world: moto (reset), the sandbox organization, the work queue and its DLQ, and a
 //! fault proxy that every autofed call goes through, so tests can assert the exact calls made.
 
-use std::path::PathBuf;
+use std::{collections::BTreeSet, path::PathBuf};
 
 use autofed::{Context, aws::queue::Queues, config::Config};
 use aws_config::SdkConfig;
@@ -158,6 +158,38 @@ impl Bed {
                     || op == "ReceiveMessage")
             })
             .collect()
+    }
+
+    /// Checks that every AWS call autofed made through the proxy is on `function`'s list
+    /// (`functions/<function>/aws-actions.txt`): own calls on its own lines (which
+    /// `tests/testbed/iam_coverage.py` checks against the template's policy), member-account
+    /// calls on its `member` lines. Returns the actions seen.
+    pub fn assert_actions_listed(&self, function: &str) -> BTreeSet<(bool, String)> {
+        let path = root()
+            .join("functions")
+            .join(function)
+            .join("aws-actions.txt");
+        let text = std::fs::read_to_string(&path).expect("the function's action list");
+        let listed: BTreeSet<(bool, String)> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| match l.strip_prefix("member ") {
+                Some(action) => (true, action.trim().to_string()),
+                None => (false, l.to_string()),
+            })
+            .collect();
+        let seen = self.proxy.actions();
+        let missing: Vec<String> = seen
+            .difference(&listed)
+            .map(|(member, a)| format!("{}{a}", if *member { "member " } else { "" }))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{function} called actions its list ({}) does not name: {missing:?}",
+            path.display()
+        );
+        seen
     }
 
     /// `(principal id, permission set ARN)` pairs assigned in `account_id`.

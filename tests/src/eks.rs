@@ -317,6 +317,7 @@ impl Eks {
 pub fn operation(method: &Method, path: &str) -> &'static str {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
+        ("GET", ["clusters"]) => "ListClusters",
         ("GET", ["clusters", _]) => "DescribeCluster",
         ("POST", ["clusters", _, "update-config"]) => "UpdateClusterConfig",
         ("GET", ["clusters", _, "access-entries"]) => "ListAccessEntries",
@@ -421,9 +422,18 @@ async fn handle(State(state): State<Arc<FakeState>>, req: Request) -> Response {
         .collect();
     let result = {
         let mut world = state.world.lock().unwrap();
-        answer(
-            &state, &mut world, op, &account, &region, &segments, &request,
-        )
+        if op == "ListClusters" {
+            list_clusters(
+                &world,
+                &account,
+                &region,
+                parts.uri.query().unwrap_or_default(),
+            )
+        } else {
+            answer(
+                &state, &mut world, op, &account, &region, &segments, &request,
+            )
+        }
     };
     let (status, response, error_type) = match result {
         Ok(v) => (200, v, None),
@@ -500,6 +510,59 @@ async fn account_of(state: &FakeState, headers: &HeaderMap, access_key: &str) ->
         .accounts
         .insert(access_key.into(), account.clone());
     account
+}
+
+/// `ListClusters`: the account's cluster names in the region, in pages of `maxResults`
+/// (1-100, default 100) continued by `nextToken`, as EKS pages them.
+fn list_clusters(
+    world: &World,
+    account: &str,
+    region: &str,
+    query: &str,
+) -> Result<Value, Failure> {
+    let param = |key: &str| {
+        query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+    };
+    let max: usize = match param("maxResults") {
+        None => 100,
+        Some(m) => match m.parse() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(error(
+                    400,
+                    "InvalidParameterException",
+                    "maxResults must be between 1 and 100",
+                ));
+            }
+        },
+    };
+    let mut names: Vec<&str> = world
+        .clusters
+        .iter()
+        .filter(|c| c.account == account && c.region == region)
+        .map(|c| c.name.as_str())
+        .collect();
+    names.sort();
+    let start = match param("nextToken") {
+        None => 0,
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| error(400, "InvalidParameterException", "The nextToken is invalid"))?,
+    };
+    let page: Vec<&str> = names.iter().skip(start).take(max).copied().collect();
+    let mut out = json!({ "clusters": page });
+    if start + max < names.len() {
+        out["nextToken"] = Value::from((start + max).to_string());
+    }
+    Ok(out)
 }
 
 fn answer(

@@ -3,7 +3,7 @@
 //! would reach AWS.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeSet, HashMap},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -106,6 +106,7 @@ struct Shared {
     faults: Vec<Fault>,
     rewrites: Vec<Rewrite>,
     calls: Vec<String>,
+    actions: BTreeSet<(bool, String)>,
     bodies: Vec<(String, String)>,
     delays: HashMap<String, Duration>,
     in_flight: HashMap<String, usize>,
@@ -208,10 +209,17 @@ impl Proxy {
         self.state.shared.lock().unwrap().bodies.clone()
     }
 
+    /// The IAM actions of the calls seen (`iam:CreateRole`), made with the function's own
+    /// credentials (`false`) or an assumed member-account session (`true`).
+    pub fn actions(&self) -> BTreeSet<(bool, String)> {
+        self.state.shared.lock().unwrap().actions.clone()
+    }
+
     /// Forgets the calls seen so far.
     pub fn clear_calls(&self) {
         let mut shared = self.state.shared.lock().unwrap();
         shared.calls.clear();
+        shared.actions.clear();
         shared.bodies.clear();
     }
 }
@@ -249,6 +257,9 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     let (fault, delay, rewrite) = {
         let mut shared = state.shared.lock().unwrap();
         shared.calls.push(op.clone());
+        // Moto's assumed-role keys, like STS's, start with ASIA: a member-account session.
+        let member = access_key(&parts.headers).starts_with("ASIA");
+        shared.actions.insert((member, iam_action(&service, &op)));
         let now = {
             let n = shared.in_flight.entry(op.clone()).or_default();
             *n += 1;
@@ -296,6 +307,27 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
 }
 
 /// The service a SigV4 request is signed for (`Credential=AKID/date/region/SERVICE/...`).
+/// The IAM action that authorizes `operation` of the service signed as `service`.
+fn iam_action(service: &str, operation: &str) -> String {
+    match (service, operation) {
+        ("sqs", "SendMessageBatch") => "sqs:SendMessage".into(),
+        ("sqs", "DeleteMessageBatch") => "sqs:DeleteMessage".into(),
+        ("sqs", "ChangeMessageVisibilityBatch") => "sqs:ChangeMessageVisibility".into(),
+        _ => format!("{service}:{operation}"),
+    }
+}
+
+/// The access key id a SigV4 request is signed with.
+fn access_key(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("Credential=").nth(1))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn signing_service(headers: &HeaderMap) -> String {
     headers
         .get("authorization")

@@ -5,12 +5,13 @@
 use autofed::{
     ids::AccountId,
     onboard::{self, Outcome},
+    plan::ActionKind,
     policy::SAML_AUDIENCE,
     report::{Mode, Report, Status},
 };
 use autofed_tests::{
     bed::Bed,
-    fixtures::event,
+    fixtures::{self, event},
     proxy::{Fault, Rewrite},
 };
 use serde_json::Value;
@@ -287,16 +288,70 @@ async fn assignments_go_only_to_accounts_matched_by_ou_or_tag() {
     );
 }
 
+/// The sandbox configuration plus a rule for the Dev OU only: Payments Developers read in
+/// every Dev account.
+fn with_dev_rule(bed: &Bed) -> String {
+    let dev_ou = bed.sandbox.ous["Dev"].clone();
+    bed.config_text(|c| {
+        format!(
+            "{c}\n[[identity_center.assignments]]\ngroup = \"Payments Developers\"\npermission_set = \"ReadOnlyAccess\"\naccounts = {{ ous = [\"{dev_ou}\"] }}\n"
+        )
+    })
+}
+
+/// `(principal, permission set)` names assigned in `account`.
+async fn assigned(bed: &Bed, account: &str) -> Vec<(String, String)> {
+    let s = &bed.sandbox;
+    let name = |id: &str, map: &std::collections::BTreeMap<String, String>| {
+        map.iter()
+            .find(|(_, v)| v.as_str() == id)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| id.to_string())
+    };
+    let mut out: Vec<(String, String)> = bed
+        .assignments(account)
+        .await
+        .into_iter()
+        .map(|(principal, ps)| {
+            let who = s
+                .groups
+                .iter()
+                .chain(&s.users)
+                .find(|(_, v)| **v == principal)
+                .map_or(principal.clone(), |(k, _)| k.clone());
+            (who, name(&ps, &s.permission_sets))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = list
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
 #[tokio::test]
-async fn moving_an_account_into_prod_adds_the_prod_assignment() {
+async fn moving_an_account_into_prod_adds_and_removes_assignments() {
     let bed = Bed::new().await;
-    let config = bed.config_text(|c| c);
+    let config = with_dev_rule(&bed);
     let s = &bed.sandbox;
     let dev = s.accounts["payments-dev"].clone();
     let ctx = bed.context(&config);
     bed.deliver(&ctx, &event("create-account-result-succeeded.json", &dev))
         .await;
-    assert_eq!(bed.assignments(&dev).await.len(), 2);
+    assert_eq!(
+        assigned(&bed, &dev).await,
+        pairs(&[
+            ("Platform Engineers", "AdministratorAccess"),
+            ("Payments Developers", "PowerUserAccess"),
+            ("Payments Developers", "ReadOnlyAccess"),
+        ])
+    );
 
     aws_sdk_organizations::Client::new(&bed.aws)
         .move_account()
@@ -309,8 +364,21 @@ async fn moving_an_account_into_prod_adds_the_prod_assignment() {
     bed.proxy.clear_calls();
     let response = bed.deliver(&ctx, &event("move-account.json", &dev)).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(bed.assignments(&dev).await.len(), 3);
-    assert_eq!(bed.writes(), ["CreateAccountAssignment"]);
+    // Prod's auditor rule now selects it; the Dev-only rule no longer does.
+    assert_eq!(
+        assigned(&bed, &dev).await,
+        pairs(&[
+            ("Platform Engineers", "AdministratorAccess"),
+            ("Payments Developers", "PowerUserAccess"),
+            (fixtures::AUDITOR, "ReadOnlyAccess"),
+        ])
+    );
+    let mut writes = bed.writes();
+    writes.sort();
+    assert_eq!(
+        writes,
+        ["CreateAccountAssignment", "DeleteAccountAssignment"]
+    );
 
     // A tag change re-evaluates too; with nothing to change it writes nothing.
     bed.proxy.clear_calls();
@@ -319,6 +387,128 @@ async fn moving_an_account_into_prod_adds_the_prod_assignment() {
         assert!(response.batch_item_failures.is_empty(), "{sample}");
     }
     assert_eq!(bed.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_assignment_of_a_pair_no_rule_names_is_never_removed() {
+    let bed = Bed::new().await;
+    let dev = bed.sandbox.accounts["payments-dev"].clone();
+    // Made by hand: the auditor as administrator. No rule names that pair.
+    let sso = aws_sdk_ssoadmin::Client::new(&bed.aws);
+    sso.create_account_assignment()
+        .instance_arn(&bed.sandbox.instance_arn)
+        .target_id(&dev)
+        .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+        .permission_set_arn(&bed.sandbox.permission_sets["AdministratorAccess"])
+        .principal_type(aws_sdk_ssoadmin::types::PrincipalType::User)
+        .principal_id(&bed.sandbox.users[fixtures::AUDITOR])
+        .send()
+        .await
+        .unwrap();
+    let report = onboard_report(&bed, &bed.config_text(|c| c), &dev, Mode::Apply).await;
+    assert!(
+        report.actions.iter().all(|a| a.kind != ActionKind::Delete),
+        "{:#?}",
+        report.actions
+    );
+    assert!(assigned(&bed, &dev).await.contains(&(
+        fixtures::AUDITOR.to_string(),
+        "AdministratorAccess".to_string()
+    )));
+}
+
+#[tokio::test]
+async fn a_closed_account_loses_its_assignments_only_when_deprovisioning_is_on() {
+    let bed = Bed::new().await;
+    let dev = bed.sandbox.accounts["payments-dev"].clone();
+    let config = bed.config_text(|c| c);
+    let ctx = bed.context(&config);
+    bed.deliver(&ctx, &event("create-account-result-succeeded.json", &dev))
+        .await;
+    let before = assigned(&bed, &dev).await;
+    assert_eq!(before.len(), 2);
+
+    // Off (the default): the removal is reported as planned; nothing is removed.
+    bed.proxy.clear_calls();
+    let response = bed.deliver(&ctx, &event("close-account.json", &dev)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(assigned(&bed, &dev).await, before);
+    assert_eq!(bed.writes(), Vec::<String>::new());
+    let outcome = onboard::remove(&ctx, &AccountId::parse(&dev).unwrap(), Mode::Apply)
+        .await
+        .unwrap();
+    let Outcome::Reconciled(report) = outcome else {
+        panic!("a removal report")
+    };
+    assert_eq!(report.mode, Mode::Plan);
+    assert_eq!(
+        report
+            .actions
+            .iter()
+            .filter(|a| a.kind == ActionKind::Delete && a.status == Status::Planned)
+            .count(),
+        2
+    );
+
+    // On: both are removed, once; the rerun writes nothing.
+    let on = bed.context(&config.replacen(
+        "[[identity_center.assignments]]",
+        "[identity_center]\ndeprovision = true\n\n[[identity_center.assignments]]",
+        1,
+    ));
+    bed.proxy.clear_calls();
+    let response = bed.deliver(&on, &event("close-account.json", &dev)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(assigned(&bed, &dev).await, Vec::<(String, String)>::new());
+    assert_eq!(
+        bed.writes(),
+        ["DeleteAccountAssignment", "DeleteAccountAssignment"]
+    );
+    bed.proxy.clear_calls();
+    bed.deliver(&on, &event("close-account.json", &dev)).await;
+    assert_eq!(bed.writes(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn every_aws_call_of_the_account_onboarder_is_on_its_action_list() {
+    let bed = Bed::new().await;
+    let dev = bed.sandbox.accounts["payments-dev"].clone();
+    let config = with_dev_rule(&bed).replacen(
+        "[[identity_center.assignments]]",
+        "[identity_center]\ndeprovision = true\n\n[[identity_center.assignments]]",
+        1,
+    );
+    let ctx = bed.context(&config);
+    // Onboard, move (an assignment created and one deleted), a malformed event (dead-lettered),
+    // then the account closes (its assignments removed).
+    bed.deliver(&ctx, &event("create-account-result-succeeded.json", &dev))
+        .await;
+    aws_sdk_organizations::Client::new(&bed.aws)
+        .move_account()
+        .account_id(&dev)
+        .source_parent_id(&bed.sandbox.ous["Dev"])
+        .destination_parent_id(&bed.sandbox.ous["Prod"])
+        .send()
+        .await
+        .unwrap();
+    bed.deliver(&ctx, &event("move-account.json", &dev)).await;
+    bed.deliver(&ctx, "{\"not\": \"an event\"}").await;
+    bed.deliver(&ctx, &event("close-account.json", &dev)).await;
+    let seen = bed.assert_actions_listed("account-onboarder");
+    // The scenario reached every kind of call: own reads and writes, member writes.
+    for action in [
+        (false, "sts:AssumeRole"),
+        (false, "sso:CreateAccountAssignment"),
+        (false, "sso:DeleteAccountAssignment"),
+        (false, "sqs:SendMessage"),
+        (true, "iam:CreateRole"),
+        (true, "iam:CreateSAMLProvider"),
+    ] {
+        assert!(
+            seen.contains(&(action.0, action.1.to_string())),
+            "{action:?} not seen: {seen:?}"
+        );
+    }
 }
 
 #[tokio::test]

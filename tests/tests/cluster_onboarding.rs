@@ -305,6 +305,7 @@ async fn an_api_mode_cluster_gets_exactly_the_configured_entries_and_policies() 
     assert!(summaries[0].contains("scope drift"), "{summaries:?}");
     assert_eq!(writes(&bed, &eks), ["AssociateAccessPolicy"]);
     assert_eq!(entries(&eks, &id, "payments-prod"), want);
+    bed.assert_actions_listed("cluster-onboarder");
     eks.check_contract();
 }
 

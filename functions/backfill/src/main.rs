@@ -6,6 +6,7 @@
 use autofed::{
     Context,
     backfill::{self, Outbox, Request},
+    context::Needs,
 };
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -15,7 +16,11 @@ async fn main() -> Result<(), Error> {
     autofed::telemetry::init();
     let init = async {
         let outbox = Outbox::from_env()?;
-        let ctx = Context::from_env_without_queues().await?;
+        let ctx = Context::from_env(Needs {
+            queues: false,
+            okta: true,
+        })
+        .await?;
         Ok::<_, autofed::Error>((ctx, outbox))
     };
     let (ctx, outbox) = match init.await {

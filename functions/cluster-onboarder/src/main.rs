@@ -2,7 +2,7 @@
 //! from every member account and region. It builds its context once, then hands each batch to
 //! [`autofed::batch::handle_clusters`], which reports the records to deliver again.
 
-use autofed::Context;
+use autofed::{Context, context::Needs};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use std::time::{Duration, UNIX_EPOCH};
@@ -10,7 +10,12 @@ use std::time::{Duration, UNIX_EPOCH};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     autofed::telemetry::init();
-    let ctx = match Context::from_env().await {
+    let ctx = match Context::from_env(Needs {
+        queues: true,
+        okta: false,
+    })
+    .await
+    {
         Ok(ctx) => ctx,
         Err(e) => {
             // One JSON line naming the problem; Lambda reports the exit as Runtime.ExitError.

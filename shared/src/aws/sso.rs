@@ -333,10 +333,7 @@ where
                 code: "Timeout".into(),
                 message: format!(
                     "still {} after {}s; the next delivery checks again",
-                    status
-                        .status
-                        .as_ref()
-                        .map_or("IN_PROGRESS", |s| s.as_str()),
+                    status.status.as_ref().map_or("IN_PROGRESS", |s| s.as_str()),
                     timeout.as_secs()
                 ),
                 retryable: true,

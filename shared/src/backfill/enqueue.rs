@@ -86,12 +86,11 @@ async fn send(sqs: &Client, queue_url: &str, messages: &[(String, String)]) -> R
             .await
             .map_err(|e| Error::aws("sqs", "SendMessageBatch", e))?;
         if let Some(f) = out.failed.first() {
-            let subject = f
-                .id
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| chunk.get(i))
-                .map_or("?", |(s, _)| s.as_str());
+            let subject =
+                f.id.parse::<usize>()
+                    .ok()
+                    .and_then(|i| chunk.get(i))
+                    .map_or("?", |(s, _)| s.as_str());
             return Err(Error::Aws {
                 service: "sqs",
                 operation: "SendMessageBatch",

@@ -82,11 +82,21 @@ pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Va
                 .collect::<Vec<_>>()
                 .await;
             for (id, result) in account_runs {
-                classify(format!("account {id}"), id, None, result, &mut items, &mut skipped);
+                classify(
+                    format!("account {id}"),
+                    id,
+                    None,
+                    result,
+                    &mut items,
+                    &mut skipped,
+                );
             }
             let cluster_runs = stream::iter(&clusters)
                 .map(|c| async move {
-                    (c, crate::cluster::onboard::onboard(ctx, c, Mode::Plan).await)
+                    (
+                        c,
+                        crate::cluster::onboard::onboard(ctx, c, Mode::Plan).await,
+                    )
                 })
                 .buffer_unordered(PLAN_CONCURRENCY)
                 .collect::<Vec<_>>()
@@ -106,9 +116,15 @@ pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Va
             Ok(serde_json::to_value(&summary).expect("a summary serializes"))
         }
         Mode::Apply => {
-            let enqueued =
-                enqueue::enqueue(&ctx.sqs, outbox, &accounts, &clusters, skipped, failed_listings)
-                    .await?;
+            let enqueued = enqueue::enqueue(
+                &ctx.sqs,
+                outbox,
+                &accounts,
+                &clusters,
+                skipped,
+                failed_listings,
+            )
+            .await?;
             Ok(serde_json::to_value(&enqueued).expect("a result serializes"))
         }
     }
@@ -225,7 +241,9 @@ async fn list_clusters(
             Err(e) => failed.push(Item::failed(id, None, &e)),
         }
     }
-    clusters.sort_by(|a, b| (&a.account_id, &a.region, &a.name).cmp(&(&b.account_id, &b.region, &b.name)));
+    clusters.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.name).cmp(&(&b.account_id, &b.region, &b.name))
+    });
     (clusters, failed)
 }
 

@@ -33,9 +33,9 @@ impl<'de> Deserialize<'de> for Accounts {
             Word(String),
             Ids(Vec<Value>),
         }
-        match Raw::deserialize(d).map_err(|_| {
-            de::Error::custom("expected \"all\" or a list of 12-digit account ids")
-        })? {
+        match Raw::deserialize(d)
+            .map_err(|_| de::Error::custom("expected \"all\" or a list of 12-digit account ids"))?
+        {
             Raw::Word(w) if w == "all" => Ok(Accounts::All),
             Raw::Word(w) => Err(de::Error::custom(format!(
                 "expected \"all\" or a list of account ids, got {}",
@@ -152,7 +152,10 @@ mod tests {
             error(json!({"accounts": "all"})),
             "backfill input `input`: missing field `mode`"
         );
-        assert!(error(json!({"mode": "destroy"})).starts_with("backfill input `mode`: unknown variant `destroy`"));
+        assert!(
+            error(json!({"mode": "destroy"}))
+                .starts_with("backfill input `mode`: unknown variant `destroy`")
+        );
         assert_eq!(
             error(json!({"mode": "plan", "accounts": "some"})),
             "backfill input `accounts`: expected \"all\" or a list of account ids, got \"some\""
@@ -177,7 +180,13 @@ mod tests {
             error(json!({"mode": "plan", "clusters": true, "regions": ["eu-west-1", "mars-1"]})),
             "backfill input `regions[1]`: not a region name: \"mars-1\""
         );
-        assert!(error(json!({"mode": "plan", "acounts": "all"})).starts_with("backfill input `acounts`: unknown field `acounts`"));
-        assert!(error(json!({"mode": "plan", "clusters": "yes"})).starts_with("backfill input `clusters`: invalid type"));
+        assert!(
+            error(json!({"mode": "plan", "acounts": "all"}))
+                .starts_with("backfill input `acounts`: unknown field `acounts`")
+        );
+        assert!(
+            error(json!({"mode": "plan", "clusters": "yes"}))
+                .starts_with("backfill input `clusters`: invalid type")
+        );
     }
 }

@@ -141,8 +141,19 @@ pub struct Summary {
 
 impl Summary {
     /// Aggregates the items of `accounts` planned accounts and `clusters` planned clusters.
-    pub fn new(accounts: usize, clusters: usize, mut items: Vec<Item>, mut skipped: Vec<Skip>) -> Self {
-        items.sort_by(|a, b| (a.cluster.is_some(), &a.account_id, &a.cluster).cmp(&(b.cluster.is_some(), &b.account_id, &b.cluster)));
+    pub fn new(
+        accounts: usize,
+        clusters: usize,
+        mut items: Vec<Item>,
+        mut skipped: Vec<Skip>,
+    ) -> Self {
+        items.sort_by(|a, b| {
+            (a.cluster.is_some(), &a.account_id, &a.cluster).cmp(&(
+                b.cluster.is_some(),
+                &b.account_id,
+                &b.cluster,
+            ))
+        });
         skipped.sort_by(|a, b| a.subject.cmp(&b.subject));
         let count = |cluster: bool, planned: usize| {
             let of = |state| {
