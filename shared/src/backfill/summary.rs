@@ -252,3 +252,40 @@ fn now_millis() -> u128 {
         .unwrap_or_default()
         .as_millis()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metric_line_is_embedded_metric_format() {
+        let summary = Summary {
+            mode: "plan",
+            accounts: Counts {
+                planned: 5,
+                in_sync: 2,
+                new: 1,
+                drifted: 2,
+                failed: 0,
+            },
+            clusters: Counts::default(),
+            drifted_resources: 3,
+            items: Vec::new(),
+            skipped: Vec::new(),
+        };
+        let line = summary.metrics(1_700_000_000_000);
+        let meta = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(meta["Namespace"], "autofed");
+        assert_eq!(meta["Dimensions"], serde_json::json!([["Function"]]));
+        assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        assert_eq!(line["Function"], "backfill");
+        // Every metric declared has its value at the top level, as EMF requires.
+        for m in meta["Metrics"].as_array().unwrap() {
+            let name = m["Name"].as_str().unwrap();
+            assert!(line[name].is_u64(), "{name}");
+        }
+        assert_eq!(line["DriftedResources"], 3);
+        assert_eq!(line["DriftedAccounts"], 2);
+        assert_eq!(line["NewAccounts"], 1);
+    }
+}
