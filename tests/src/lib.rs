@@ -14,6 +14,7 @@ pub mod kubernetes;
 pub mod moto;
 pub mod okta;
 pub mod proxy;
+pub mod routing;
 pub mod runtime_api;
 
 use std::path::PathBuf;

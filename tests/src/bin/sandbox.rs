@@ -1,10 +1,16 @@
-//! The sandbox demo: a local organization in moto, a fake Okta org, a `CreateAccountResult`
-//! event through the account-onboarder (its built binary, through the Lambda Runtime API and
-//! a real SQS queue), and a readable account of what autofed did on both sides. Run 1 does
-//! everything but the assignment of a group Okta has not pushed to Identity Center yet (the
-//! message is handed back); Okta's push is then simulated and run 2 (the redelivery) makes the
-//! assignment; run 3 (the event again) must plan nothing and write nothing. Exits non-zero if
-//! a run is not as it should be.
+//! The sandbox demo: a local organization in moto, a fake Okta org, the template's EventBridge
+//! rules in moto, and the three function binaries, each under the Lambda Runtime API and fed
+//! from a real SQS queue. Every event goes event -> rule -> queue -> function.
+//!
+//! - Runs 1-3, an account: a `CreateAccountResult` does everything but the assignment of a
+//!   group Okta has not pushed yet (handed back); Okta's push is simulated and the redelivery
+//!   assigns it; the event again plans and writes nothing.
+//! - Runs 4-5, two clusters in it (API mode while `CREATING`, and `CONFIG_MAP` with foreign
+//!   aws-auth rows) through the central bus; the events again write nothing.
+//! - Runs 6-8, the backfill: a plan of the organization (three accounts new, ours drifted, the
+//!   clusters in sync, the drift metric), an apply that enqueues, and a plan that finds nothing.
+//!
+//! Exits non-zero if a run is not as it should be.
 
 use std::{path::Path, process::ExitCode, time::Duration};
 
@@ -16,6 +22,7 @@ use autofed_tests::{
     function::{FunctionProcess, binary, target_dir},
     moto::Moto,
     root,
+    routing::Routing,
     runtime_api::RuntimeApi,
     sdk_config,
 };
@@ -46,7 +53,7 @@ const FOREIGN_MAP_ROLES: &str = "\
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     println!(
-        "autofed sandbox: moto, a fake Okta org, EKS and Kubernetes fakes on 127.0.0.1; the account-onboarder and cluster-onboarder binaries; organization and EKS events\n"
+        "autofed sandbox: moto (with the template's EventBridge rules), a fake Okta org, EKS and Kubernetes fakes on 127.0.0.1; the account-onboarder, cluster-onboarder and backfill binaries under the Lambda Runtime API\n"
     );
     let moto = Moto::start();
     let aws = sdk_config(&moto.url);
@@ -88,9 +95,6 @@ async fn main() -> ExitCode {
         &env(&[]),
     )
     .await;
-    let mut ok = onboard_account(&aws, &sandbox, &okta, &accounts, &new_id, &out_dir).await;
-    ok &= accounts.dlq.depth().await == 0;
-
     // EKS and the clusters' API servers: tokens are presigned for the STS endpoint the
     // function uses (moto, from AWS_ENDPOINT_URL); EKS is reached by its own endpoint variable.
     let eks = Eks::start(&moto.url, &moto.url).await;
@@ -101,14 +105,50 @@ async fn main() -> ExitCode {
         &env(&[("AWS_ENDPOINT_URL_EKS", eks.url.clone())]),
     )
     .await;
-    ok &= onboard_clusters(&aws, &eks, &clusters, &new_id, &out_dir).await;
+    // The template's rules, with their exact patterns, in moto's EventBridge.
+    let routing = Routing::deploy(
+        &aws,
+        &[
+            ("AccountEventsQueue", accounts.work.arn.clone()),
+            ("ClusterEventsQueue", clusters.work.arn.clone()),
+        ]
+        .into(),
+    )
+    .await;
+    println!(
+        "\n== EventBridge (moto): the template's {} rules with their exact patterns, on the default bus and the central bus, targeting the two queues",
+        routing.rules.len()
+    );
+
+    let mut ok = onboard_account(
+        &aws, &sandbox, &okta, &routing, &accounts, &new_id, &out_dir,
+    )
+    .await;
+    ok &= accounts.dlq.depth().await == 0;
+    ok &= onboard_clusters(&aws, &eks, &routing, &clusters, &new_id, &out_dir).await;
     ok &= clusters.dlq.depth().await == 0;
+
+    // The backfill: its own Runtime API, sending to the onboarders' queues.
+    let api = RuntimeApi::start("autofed-backfill").await;
+    let backfill = FunctionProcess::start(
+        &binary("backfill"),
+        "autofed-backfill",
+        &api.address,
+        &env(&[
+            ("AWS_ENDPOINT_URL_EKS", eks.url.clone()),
+            ("AUTOFED_ACCOUNT_QUEUE_URL", accounts.work.url.clone()),
+            ("AUTOFED_CLUSTER_QUEUE_URL", clusters.work.url.clone()),
+        ]),
+    );
+    ok &= run_backfill(&aws, &api, &backfill, &accounts, &new_id, &out_dir).await;
+    ok &= accounts.dlq.depth().await == 0;
 
     println!(
         "\nfunction logs: {} + {} JSON lines; moto, the fakes, the Runtime APIs and the functions stop with this process.",
         accounts.process.log_lines().len(),
         clusters.process.log_lines().len()
     );
+    drop(backfill);
     if ok {
         println!("sandbox: OK");
         ExitCode::SUCCESS
@@ -183,6 +223,7 @@ async fn onboard_account(
     aws: &aws_config::SdkConfig,
     sandbox: &fixtures::Sandbox,
     okta: &fixtures::OktaOrg,
+    routing: &Routing,
     lambda: &Lambda,
     new_id: &str,
     out_dir: &Path,
@@ -192,7 +233,13 @@ async fn onboard_account(
     for run in 1..=3 {
         match run {
             1 => println!(
-                "\n== Run 1: CreateAccountResult (SUCCEEDED) for {NEW_ACCOUNT} ({new_id}) -> queue -> account-onboarder"
+                "\n== Run 1: CreateAccountResult (SUCCEEDED) for {NEW_ACCOUNT} ({new_id}) -> default bus -> rule {} -> queue -> account-onboarder",
+                routing
+                    .rule_names(None, "AccountEventsQueue")
+                    .iter()
+                    .find(|r| r.starts_with("CreateAccountResult"))
+                    .copied()
+                    .unwrap_or("?")
             ),
             2 => {
                 let pushed = fixtures::push_okta_groups(aws, sandbox, okta).await;
@@ -205,7 +252,7 @@ async fn onboard_account(
             _ => println!("\n== Run 3: the same event again: nothing may change"),
         }
         if run != 2 {
-            lambda.work.send(&body).await;
+            routing.put(None, &body).await;
         }
         let Some(response) = lambda.deliver().await else {
             eprintln!("run {run}: no message to deliver");
@@ -265,6 +312,7 @@ async fn onboard_account(
 async fn onboard_clusters(
     aws: &aws_config::SdkConfig,
     eks: &Eks,
+    routing: &Routing,
     lambda: &Lambda,
     id: &str,
     out_dir: &Path,
@@ -331,16 +379,22 @@ async fn onboard_clusters(
     for run in [4, 5] {
         if run == 4 {
             println!(
-                "\n== Run 4: CreateCluster (CloudTrail) for both -> cluster queue -> cluster-onboarder"
+                "\n== Run 4: CreateCluster (CloudTrail) for both -> the member account's forwarding rule (StackSet) -> central bus -> rule {} -> cluster queue -> cluster-onboarder",
+                routing
+                    .rule_names(Some("CentralEventBus"), "ClusterEventsQueue")
+                    .join(",")
             );
         } else {
             println!("\n== Run 5: both events again: nothing may change");
         }
         let before = lambda.process.reports().len();
         for name in [API_CLUSTER, LEGACY_CLUSTER] {
-            lambda
-                .work
-                .send(&cluster_event("eks-create-cluster.json", id, name))
+            // The forwarding rule in the member account puts the event on the central bus.
+            routing
+                .put(
+                    Some("CentralEventBus"),
+                    &cluster_event("eks-create-cluster.json", id, name),
+                )
                 .await;
         }
         let mut delivery = 0;
@@ -778,4 +832,163 @@ fn print_aws_auth(eks: &Eks, id: &str, foreign_rows: &str) -> bool {
         aws_auth["data"]["mapUsers"].as_str().map_or(0, str::len)
     );
     map_roles.starts_with(foreign_rows) && map_roles.len() > foreign_rows.len()
+}
+
+/// Runs 6-8: a drift in the onboarded account, then the backfill function: a plan of the whole
+/// organization (clusters too), an apply that enqueues, and a plan that finds nothing left.
+async fn run_backfill(
+    aws: &aws_config::SdkConfig,
+    api: &RuntimeApi,
+    process: &FunctionProcess,
+    accounts: &Lambda,
+    id: &str,
+    out_dir: &Path,
+) -> bool {
+    aws_sdk_iam::Client::new(&fixtures::member_config(aws, id).await)
+        .detach_role_policy()
+        .role_name("ReadOnly")
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .expect("detach a policy");
+    println!(
+        "\n== Someone detaches ReadOnlyAccess from role ReadOnly in {NEW_ACCOUNT} ({id}): drift"
+    );
+    let plan_input =
+        json!({"mode": "plan", "accounts": "all", "clusters": true, "regions": [REGION]});
+    let invoke = |input: Value| async move {
+        api.invoke(input, Duration::from_secs(300))
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("the backfill failed: {e}");
+                std::process::exit(1)
+            })
+    };
+    let mut ok = true;
+    for run in [6, 7, 8] {
+        let result = match run {
+            6 => {
+                println!("\n== Run 6: backfill {plan_input} (as the drift schedule runs it)");
+                invoke(plan_input.clone()).await
+            }
+            7 => {
+                let input = json!({"mode": "apply", "accounts": "all"});
+                println!("\n== Run 7: backfill {input}");
+                invoke(input).await
+            }
+            _ => {
+                println!(
+                    "\n== Run 8: the plan again, once the account onboarder has taken the messages"
+                );
+                invoke(plan_input.clone()).await
+            }
+        };
+        let path = out_dir.join(format!("backfill-run{run}.json"));
+        std::fs::write(&path, serde_json::to_string_pretty(&result).unwrap()).expect("write");
+        if run == 7 {
+            let sent = result["accounts"].as_array().map_or(0, Vec::len);
+            let skipped: Vec<String> = result["skipped"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    format!(
+                        "{} ({})",
+                        s["subject"].as_str().unwrap_or_default(),
+                        s["reason"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect();
+            println!(
+                "   enqueued {sent} account messages on the account onboarder's queue; skipped: {}",
+                skipped.join("; ")
+            );
+            let mut batches = 0;
+            while accounts.work.depth().await > 0 && batches < 20 {
+                if let Some(r) = accounts.deliver().await {
+                    batches += 1;
+                    println!(
+                        "   account-onboarder batch {batches}: {} handed back",
+                        r.batch_item_failures.len()
+                    );
+                }
+            }
+            ok &= sent == 4 && accounts.work.depth().await == 0;
+        } else {
+            ok &= print_backfill_plan(&result, process, run == 6);
+        }
+        println!("   JSON: {}", path.display());
+    }
+    ok
+}
+
+/// Prints a backfill plan and the drift metric it logged; whether it is as expected: the
+/// first plan finds the sandbox's three never-onboarded accounts new and ours drifted (one
+/// resource), both clusters in sync; the last finds nothing.
+fn print_backfill_plan(result: &Value, process: &FunctionProcess, first: bool) -> bool {
+    for (what, c) in [
+        ("accounts", &result["accounts"]),
+        ("clusters", &result["clusters"]),
+    ] {
+        println!(
+            "   {what}: {} planned, {} in sync, {} new, {} drifted, {} failed",
+            c["planned"], c["in_sync"], c["new"], c["drifted"], c["failed"]
+        );
+    }
+    let rows: Vec<Vec<String>> = result["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            let subject = match i["cluster"].as_str() {
+                Some(c) => format!("cluster {c}"),
+                None => format!("account {}", i["account_id"].as_str().unwrap_or_default()),
+            };
+            let what = match i["state"].as_str() {
+                Some("drifted") => i["actions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|a| a["summary"].as_str().unwrap_or_default().to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                _ => format!("{} actions", i["actions"].as_array().map_or(0, Vec::len)),
+            };
+            vec![
+                subject,
+                i["state"].as_str().unwrap_or_default().into(),
+                what,
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        println!("   (nothing new, nothing drifted)");
+    } else {
+        table(&["subject", "state", "what a run would do"], &rows);
+    }
+    let metric: Value = process
+        .log_lines()
+        .iter()
+        .rev()
+        .find(|l| l.contains("\"_aws\""))
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default();
+    println!(
+        "   drift metric (CloudWatch embedded metric format, namespace {}): DriftedResources={} NewAccounts={} DriftedAccounts={}",
+        metric["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        metric["DriftedResources"],
+        metric["NewAccounts"],
+        metric["DriftedAccounts"]
+    );
+    if first {
+        result["accounts"]["new"] == 3
+            && result["accounts"]["drifted"] == 1
+            && result["drifted_resources"] == 1
+            && result["clusters"]["in_sync"] == 2
+            && metric["DriftedResources"] == 1
+    } else {
+        result["items"].as_array().is_some_and(Vec::is_empty)
+            && result["accounts"]["in_sync"] == 4
+            && metric["DriftedResources"] == 0
+    }
 }
