@@ -14,6 +14,8 @@ echo "== cfn-lint infra/template.yaml"
 .testbed/venv/bin/cfn-lint infra/template.yaml
 echo "== cargo build (the function binaries the runtime-API tests run)"
 cargo build --workspace --bins --locked
+echo "== sam build (every function, arm64 release, with cargo-lambda)"
+tests/testbed/sam-build.sh
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

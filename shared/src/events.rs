@@ -736,4 +736,45 @@ mod tests {
             }
         );
     }
+
+    #[test]
+    fn the_backfill_messages_parse_back_to_their_work() {
+        assert_eq!(
+            parse(&account_message(&id())).unwrap(),
+            AccountEvent::Requested { account_id: id() }
+        );
+        let cluster = ClusterRef {
+            account_id: id(),
+            region: "eu-west-1".into(),
+            name: "payments-prod".into(),
+        };
+        assert_eq!(
+            parse_cluster(&cluster_message(&cluster)).unwrap(),
+            ClusterEvent::Created { cluster }
+        );
+        let bad = |body: &str| parse_cluster(body).unwrap_err().to_string();
+        let envelope = |detail: &str| {
+            format!(
+                r#"{{"source": "autofed.backfill", "detail-type": "Backfill Cluster", "detail": {detail}}}"#
+            )
+        };
+        assert_eq!(
+            bad(&envelope(
+                r#"{"accountId": "222222222222", "region": "eu-west-1", "name": "-x"}"#
+            )),
+            "event field `detail.name`: not an EKS cluster name (1-100 of letters, digits, `-`, `_`, starting with a letter or digit): \"-x\""
+        );
+        assert_eq!(
+            bad(&envelope(
+                r#"{"accountId": "2222", "region": "eu-west-1", "name": "x"}"#
+            )),
+            "event field `detail.accountId`: expected a 12-digit account id, got \"2222\""
+        );
+        assert!(
+            bad(&envelope(
+                r#"{"accountId": "222222222222", "region": "eu-west-1", "name": "x", "extra": 1}"#
+            ))
+            .starts_with("event field `detail.extra`: unknown field `extra`"),
+        );
+    }
 }

@@ -2,8 +2,9 @@
 # Installs the test bed's Python tools into project-local virtual environments, each at the exact
 # versions of its lock file:
 #   .testbed/venv  moto's server, cfn-lint and its SAM translator (requirements.lock)
-#   .testbed/sam   the AWS SAM CLI, for `sam validate --lint` (sam-requirements.lock); a venv of
-#                  its own because it pins an older boto3 than moto wants
+#   .testbed/sam   the AWS SAM CLI, for `sam validate --lint` and `sam build`, with cargo-lambda
+#                  and zig, its Rust builder (sam-requirements.lock); a venv of its own because
+#                  it pins an older boto3 than moto wants
 # Reinstalls a venv only when its lock file changes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -25,4 +26,4 @@ install() {
 }
 
 install .testbed/venv tests/testbed/requirements.lock "the test bed (moto, cfn-lint)"
-install .testbed/sam tests/testbed/sam-requirements.lock "the AWS SAM CLI"
+install .testbed/sam tests/testbed/sam-requirements.lock "the AWS SAM CLI and cargo-lambda"

@@ -104,3 +104,45 @@ fn each_function_policy_allows_every_action_its_code_calls() {
         "iam_coverage.py said:\n{text}"
     );
 }
+
+/// `sam build` (run by `tests/run.sh` through `tests/testbed/sam-build.sh` before the tests)
+/// made one `bootstrap` per function of the template: an arm64 Linux executable, and its zip
+/// under Lambda's 50 MB limit for a direct upload.
+#[test]
+fn sam_build_made_an_arm64_bootstrap_for_every_function() {
+    let build = autofed_tests::function::target_dir().join("sam/build");
+    assert!(
+        build.join("template.yaml").exists(),
+        "{} is missing: run `tests/testbed/sam-build.sh` (`tests/run.sh` does)",
+        build.display()
+    );
+    let template = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    let functions: Vec<&str> = template
+        .lines()
+        .zip(template.lines().skip(1))
+        .filter(|(_, next)| next.trim() == "Type: AWS::Serverless::Function")
+        .map(|(name, _)| name.trim().trim_end_matches(':'))
+        .collect();
+    assert_eq!(
+        functions,
+        [
+            "AccountOnboarderFunction",
+            "ClusterOnboarderFunction",
+            "BackfillFunction"
+        ]
+    );
+    for function in functions {
+        let bootstrap = build.join(function).join("bootstrap");
+        let bytes =
+            std::fs::read(&bootstrap).unwrap_or_else(|e| panic!("{}: {e}", bootstrap.display()));
+        // ELF, 64-bit, little endian, e_machine 183 (EM_AARCH64).
+        assert_eq!(&bytes[..4], b"\x7fELF", "{function}");
+        assert_eq!((bytes[4], bytes[5]), (2, 1), "{function}");
+        assert_eq!(
+            u16::from_le_bytes([bytes[18], bytes[19]]),
+            183,
+            "{function}"
+        );
+        assert!(bytes.len() < 50 << 20, "{function}: {} bytes", bytes.len());
+    }
+}
