@@ -329,6 +329,25 @@ pub fn event(file: &str, account_id: &str) -> String {
     v.to_string()
 }
 
+/// An aws-auth `mapRoles` text that is not autofed's, for `account_id`: eksctl's node row
+/// under its comment, and a hand-written break-glass row, quoted, commented and with a key EKS
+/// does not know. autofed must keep every byte of it.
+pub fn foreign_map_roles(account_id: &str) -> String {
+    const ROWS: &str = "\
+# managed by eksctl: do not edit by hand
+- groups:
+  - system:bootstrappers
+  - system:nodes
+  rolearn: arn:aws:iam::ACCOUNT:role/eksctl-payments-NodeInstanceRole-L7A7NXU3DSJS
+  username: system:node:{{EC2PrivateDNSName}}
+- rolearn: \"arn:aws:iam::ACCOUNT:role/BreakGlass\"   # quoted on purpose
+  username: break-glass
+  groups: [system:masters]
+  x-ticket: OPS-1234
+";
+    ROWS.replace("ACCOUNT", account_id)
+}
+
 /// A sample EKS event (`events/<file>`) for cluster `name` in `account_id`.
 pub fn cluster_event(file: &str, account_id: &str, name: &str) -> String {
     event(file, account_id)

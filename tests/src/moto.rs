@@ -35,8 +35,15 @@ impl Moto {
         std::fs::create_dir_all(&log_dir).expect("create target/testbed");
         let log = std::fs::File::create(log_dir.join(format!("moto-{}.log", std::process::id())))
             .expect("create moto log");
+        // Where moto records the STS credentials it issues, for tests/run.sh's secret scan.
+        let secrets = crate::function::target_dir().join("test-secrets");
+        std::fs::create_dir_all(&secrets).expect("create target/test-secrets");
         let mut child = Command::new(python)
             .arg(root().join("tests/testbed/moto_server.py"))
+            .env(
+                "AUTOFED_STS_SECRETS",
+                secrets.join(format!("sts-{}.txt", std::process::id())),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)

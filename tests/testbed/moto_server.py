@@ -112,6 +112,26 @@ def _init_aws_policies(self):
 iam_models.IAMBackend._init_aws_policies = _init_aws_policies
 
 
+# The STS credentials moto hands out (every AssumeRole's secret key and session token) are
+# appended to the file AUTOFED_STS_SECRETS names: tests/run.sh then scans every log line and
+# report of the run for them, as for the Okta tokens.
+from moto.sts import models as sts_models  # noqa: E402
+
+_secrets_path = os.environ.get("AUTOFED_STS_SECRETS")
+_orig_assume_role = sts_models.STSBackend.assume_role
+
+
+def assume_role(self, *args, **kwargs):
+    role = _orig_assume_role(self, *args, **kwargs)
+    if _secrets_path:
+        with open(_secrets_path, "a") as f:
+            f.write(role.secret_access_key + "\n" + role.session_token + "\n")
+    return role
+
+
+sts_models.STSBackend.assume_role = assume_role
+
+
 # NB: moto does not check signatures; STS does. EKS's authenticator replays an EKS token (a
 # presigned GetCallerIdentity URL, signed with the `x-k8s-aws-id` header) to STS, and only a
 # valid signature over that header proves the token names the cluster. The Kubernetes fake

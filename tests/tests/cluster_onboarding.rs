@@ -11,7 +11,11 @@ use autofed::{
     onboard::{self, Outcome},
     report::{Mode, Report, Status},
 };
-use autofed_tests::{bed::Bed, eks::Eks, fixtures::cluster_event};
+use autofed_tests::{
+    bed::Bed,
+    eks::Eks,
+    fixtures::{self, cluster_event},
+};
 use serde_json::{Value, json};
 
 const REGION: &str = "eu-west-1";
@@ -309,19 +313,6 @@ async fn an_api_mode_cluster_gets_exactly_the_configured_entries_and_policies() 
     eks.check_contract();
 }
 
-const FOREIGN_MAP_ROLES: &str = "\
-# managed by eksctl: do not edit by hand
-- groups:
-  - system:bootstrappers
-  - system:nodes
-  rolearn: arn:aws:iam::ACCOUNT:role/eksctl-payments-NodeInstanceRole-L7A7NXU3DSJS
-  username: system:node:{{EC2PrivateDNSName}}
-- rolearn: \"arn:aws:iam::ACCOUNT:role/BreakGlass\"   # quoted on purpose
-  username: break-glass
-  groups: [system:masters]
-  x-ticket: OPS-1234
-";
-
 fn foreign_aws_auth(id: &str) -> Value {
     json!({
         "apiVersion": "v1",
@@ -329,7 +320,7 @@ fn foreign_aws_auth(id: &str) -> Value {
         "metadata": {"name": "aws-auth", "namespace": "kube-system", "resourceVersion": "7",
                      "annotations": {"terraform.io/owner": "platform"}},
         "data": {
-            "mapRoles": FOREIGN_MAP_ROLES.replace("ACCOUNT", id),
+            "mapRoles": fixtures::foreign_map_roles(id),
             "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups:\n    - system:masters\n",
             "mapAccounts": "- \"111122223333\"\n",
             "x-unknown-key": "kept: as is\n",
@@ -368,7 +359,7 @@ async fn a_config_map_cluster_keeps_every_foreign_row_and_key_byte_for_byte() {
         "platform"
     );
     let text = after["data"]["mapRoles"].as_str().unwrap();
-    let foreign = FOREIGN_MAP_ROLES.replace("ACCOUNT", &id);
+    let foreign = fixtures::foreign_map_roles(&id);
     assert!(text.starts_with(&foreign), "foreign rows changed:\n{text}");
     let rows: Vec<Value> = serde_yaml_ng::from_str(text).unwrap();
     let ours: BTreeMap<String, (String, Vec<String>)> = rows[2..]
@@ -512,7 +503,7 @@ async fn a_concurrent_aws_auth_writer_is_retried_and_both_changes_survive() {
         "the other writer's row was lost:\n{text}"
     );
     assert!(text.contains(&format!("rolearn: arn:aws:iam::{id}:role/Administrator")));
-    assert!(text.starts_with(&FOREIGN_MAP_ROLES.replace("ACCOUNT", &id)));
+    assert!(text.starts_with(&fixtures::foreign_map_roles(&id)));
 }
 
 #[tokio::test]

@@ -36,19 +36,6 @@ const API_CLUSTER: &str = "payments-prod";
 /// A cluster in CONFIG_MAP mode: aws-auth rows.
 const LEGACY_CLUSTER: &str = "payments-legacy";
 const AWS_AUTH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
-/// The legacy cluster's aws-auth `mapRoles` before autofed: eksctl's node row and a
-/// hand-written break-glass row (`ACCOUNT` is the account id).
-const FOREIGN_MAP_ROLES: &str = "\
-# managed by eksctl: do not edit by hand
-- groups:
-  - system:bootstrappers
-  - system:nodes
-  rolearn: arn:aws:iam::ACCOUNT:role/eksctl-payments-NodeInstanceRole-L7A7NXU3DSJS
-  username: system:node:{{EC2PrivateDNSName}}
-- rolearn: \"arn:aws:iam::ACCOUNT:role/BreakGlass\"   # quoted on purpose
-  username: break-glass
-  groups: [system:masters]
-";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -322,7 +309,7 @@ async fn onboard_clusters(
     eks.add_cluster(id, REGION, API_CLUSTER, "API_AND_CONFIG_MAP", 1, &creator);
     eks.add_foreign_entry(id, REGION, API_CLUSTER, &oncall, &["ops"]);
     eks.add_cluster(id, REGION, LEGACY_CLUSTER, "CONFIG_MAP", 0, &creator);
-    let foreign_rows = FOREIGN_MAP_ROLES.replace("ACCOUNT", id);
+    let foreign_rows = fixtures::foreign_map_roles(id);
     eks.edit_cluster(id, REGION, LEGACY_CLUSTER, |c| {
         c.objects.insert(
             AWS_AUTH.into(),
