@@ -506,6 +506,118 @@ async fn a_concurrent_aws_auth_writer_is_retried_and_both_changes_survive() {
     assert!(text.starts_with(&fixtures::foreign_map_roles(&id)));
 }
 
+/// Twenty writers at once on one aws-auth: autofed and 19 others, each of which reads, adds its
+/// own row, and writes with the `resourceVersion` it read, retrying on `409` as kubectl does.
+/// No row and no key may be lost, and autofed converges (a delivery whose write lost every
+/// race is retried, as the queue would).
+#[tokio::test]
+async fn twenty_concurrent_aws_auth_writers_lose_no_row_and_no_key() {
+    let mut bed = Bed::new().await;
+    let id = onboarded_account(&mut bed, true).await;
+    let eks = bed.eks().await;
+    let name = "payments-legacy";
+    eks.add_cluster(&id, REGION, name, "CONFIG_MAP", 0, &creator(&id));
+    let before = foreign_aws_auth(&id);
+    eks.edit_cluster(&id, REGION, name, |c| {
+        c.objects.insert(AWS_AUTH.into(), before.clone());
+    });
+    let endpoint = format!(
+        "{}/clusters/{}",
+        eks.kube.url,
+        eks.cluster(&id, REGION, name).id
+    );
+    // The others act as the cluster's creator, through the same STS endpoint as autofed.
+    let session = fixtures::member_config(&autofed_tests::sdk_config(&bed.proxy.url), &id).await;
+    let writers = (0..19).map(|n| {
+        let (session, endpoint, ca, id) =
+            (session.clone(), endpoint.clone(), eks.kube.ca_b64.clone(), id.clone());
+        async move {
+            let token = autofed::kube::token::token(&session, REGION, name)
+                .await
+                .unwrap();
+            let kube = autofed::kube::Kube::new(name, &endpoint, &ca, token).unwrap();
+            let row = format!(
+                "- rolearn: arn:aws:iam::{id}:role/writer-{n}\n  username: writer-{n}\n  groups:\n  - writers\n"
+            );
+            for attempt in 1..=500u64 {
+                let mut cm = kube.get(AWS_AUTH).await.unwrap().unwrap();
+                let text = format!("{}{row}", cm["data"]["mapRoles"].as_str().unwrap());
+                cm["data"]["mapRoles"] = Value::from(text);
+                match kube.replace(AWS_AUTH, &cm).await {
+                    Ok(_) => return row,
+                    Err(e) if e.is_conflict() => {
+                        tokio::time::sleep(std::time::Duration::from_millis((attempt * 7 + n) % 23))
+                            .await;
+                    }
+                    Err(e) => panic!("writer {n}: {e}"),
+                }
+            }
+            panic!("writer {n} never got its write through");
+        }
+    });
+    let ctx = bed.context(&bed.config_text(|c| c));
+    let cluster = ClusterRef {
+        account_id: AccountId::parse(&id).unwrap(),
+        region: REGION.into(),
+        name: name.into(),
+    };
+    let autofed = async {
+        for delivery in 1..=10 {
+            match autofed::cluster::onboard::onboard(&ctx, &cluster, Mode::Apply).await {
+                Ok(Outcome::Reconciled(r)) if r.failed() == 0 => return delivery,
+                Ok(Outcome::Reconciled(r)) => assert!(
+                    r.actions.iter().all(|a| matches!(
+                        a.status,
+                        Status::Applied
+                            | Status::Failed {
+                                retryable: true,
+                                ..
+                            }
+                    )),
+                    "{r:#?}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("autofed never got its rows through");
+    };
+    let (rows, deliveries) = tokio::join!(futures::future::join_all(writers), autofed);
+    let after = &eks.cluster(&id, REGION, name).objects[AWS_AUTH];
+    let text = after["data"]["mapRoles"].as_str().unwrap();
+    assert!(
+        text.starts_with(&fixtures::foreign_map_roles(&id)),
+        "{text}"
+    );
+    for row in &rows {
+        assert!(text.contains(row.as_str()), "lost {row:?}:\n{text}");
+    }
+    for role in ["Administrator", "PowerUsers", "ReadOnly", SSO_ROLE] {
+        assert_eq!(
+            text.matches(&format!("rolearn: arn:aws:iam::{id}:role/{role}\n"))
+                .count(),
+            1,
+            "{role}:\n{text}"
+        );
+    }
+    for key in ["mapUsers", "mapAccounts", "x-unknown-key"] {
+        assert_eq!(after["data"][key], before["data"][key], "{key}");
+    }
+    assert_eq!(
+        after["metadata"]["annotations"]["terraform.io/owner"],
+        "platform"
+    );
+    let conflicts = eks
+        .kube_requests()
+        .iter()
+        .filter(|r| r.starts_with("PUT ") && r.ends_with(" 409"))
+        .count();
+    assert!(
+        conflicts > 0,
+        "the writers never collided: the test proves nothing"
+    );
+    println!("{conflicts} conflicts; autofed converged on delivery {deliveries}");
+}
+
 #[tokio::test]
 async fn an_identity_center_role_is_waited_for_then_found_under_its_region_path() {
     let mut bed = Bed::new().await;
