@@ -146,6 +146,45 @@ impl Queue {
         Some(response)
     }
 
+    /// Delivers the next batch to `function` once a message is visible (a handed-back one
+    /// comes back after its delay); `None` if none comes within 10 s.
+    pub async fn deliver_when_visible<F, Fut>(&self, function: F) -> Option<SqsBatchResponse>
+    where
+        F: Fn(SqsEvent) -> Fut,
+        Fut: Future<Output = SqsBatchResponse>,
+    {
+        for _ in 0..40 {
+            if let Some(response) = self.deliver(&function).await {
+                return Some(response);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        None
+    }
+
+    /// Takes the visible messages of a dead-letter queue (received, then deleted): each body
+    /// with the reason autofed gave in its `autofed-error` attribute.
+    pub async fn take_dead_letters(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for m in self.receive_raw().await {
+            let reason = m
+                .message_attributes()
+                .and_then(|a| a.get("autofed-error"))
+                .and_then(|a| a.string_value())
+                .expect("a dead letter carries autofed-error")
+                .to_string();
+            self.sqs
+                .delete_message()
+                .queue_url(&self.url)
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("delete message");
+            out.push((m.body().unwrap_or_default().to_string(), reason));
+        }
+        out
+    }
+
     /// How many messages the queue holds, visible or not.
     pub async fn depth(&self) -> usize {
         let attrs = self

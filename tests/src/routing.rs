@@ -24,10 +24,27 @@ pub struct TemplateRule {
     pub target: String,
 }
 
+/// `infra/template.yaml`, parsed; CloudFormation's short forms (`!Ref`, `!GetAtt`) are tagged
+/// values.
+pub fn template() -> Yaml {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).expect("template");
+    serde_yaml_ng::from_str(&text).expect("the template is YAML")
+}
+
+/// The logical ids of the template's resources of type `kind`, in template order.
+pub fn resources_of(kind: &str) -> Vec<String> {
+    template()["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .filter_map(|(name, _)| name.as_str().map(str::to_string))
+        .collect()
+}
+
 /// The rules of `infra/template.yaml` (the top-level `AWS::Events::Rule` resources).
 pub fn template_rules() -> Vec<TemplateRule> {
-    let text = std::fs::read_to_string(root().join("infra/template.yaml")).expect("template");
-    let doc: Yaml = serde_yaml_ng::from_str(&text).expect("the template is YAML");
+    let doc = template();
     // `!Ref X` and `!GetAtt X.Arn` are tagged values: the logical id is what they hold.
     let logical_id = |v: &Yaml| match v {
         Yaml::Tagged(t) => t

@@ -713,21 +713,11 @@ async fn malformed_events_go_to_the_dead_letter_queue_and_touch_nothing() {
             ["SendMessage"],
             "only the dead-letter send: {needle}"
         );
-        let dead = bed.dlq.receive_raw().await;
+        let dead = bed.dlq.take_dead_letters().await;
         assert_eq!(dead.len(), 1, "{needle}");
-        assert_eq!(dead[0].body(), Some(body.as_str()));
-        let reason = dead[0].message_attributes().unwrap()["autofed-error"]
-            .string_value()
-            .unwrap();
+        let (dead_body, reason) = &dead[0];
+        assert_eq!(dead_body, body);
         assert!(reason.contains(needle), "{reason:?} should name {needle:?}");
-        bed.dlq
-            .sqs
-            .delete_message()
-            .queue_url(&bed.dlq.url)
-            .receipt_handle(dead[0].receipt_handle().unwrap())
-            .send()
-            .await
-            .unwrap();
     }
     assert_eq!(bed.work.depth().await, 0);
     let iam = aws_sdk_iam::Client::new(&bed.member(&bed.sandbox.accounts["payments-dev"]).await);
@@ -808,11 +798,9 @@ async fn an_account_that_never_becomes_assumable_goes_to_the_dead_letter_queue()
         bed.deliver_pending(&ctx).await.expect("delivered");
     }
     assert_eq!(bed.work.depth().await, 0);
-    let dead = bed.dlq.receive_raw().await;
+    let dead = bed.dlq.take_dead_letters().await;
     assert_eq!(dead.len(), 1);
-    let reason = dead[0].message_attributes().unwrap()["autofed-error"]
-        .string_value()
-        .unwrap();
+    let reason = &dead[0].1;
     assert!(
         reason.contains("still not ready after 3 deliveries"),
         "{reason}"
@@ -1206,11 +1194,9 @@ async fn a_taken_alias_is_refused_once_and_dead_lettered_with_the_reason() {
         response.batch_item_failures.is_empty(),
         "not retried: retrying cannot free the alias"
     );
-    let dead = bed.dlq.receive_raw().await;
+    let dead = bed.dlq.take_dead_letters().await;
     assert_eq!(dead.len(), 1);
-    let reason = dead[0].message_attributes().unwrap()["autofed-error"]
-        .string_value()
-        .unwrap();
+    let reason = &dead[0].1;
     assert!(
         reason.contains("need a person") && reason.contains("EntityAlreadyExists"),
         "{reason}"

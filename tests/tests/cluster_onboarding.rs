@@ -77,31 +77,18 @@ async fn deliver_when_visible(
     bed: &Bed,
     ctx: &autofed::Context,
 ) -> Option<aws_lambda_events::event::sqs::SqsBatchResponse> {
-    for _ in 0..40 {
-        if let Some(resp) = bed
-            .work
-            .deliver(|e| autofed::batch::handle_clusters(ctx, e, None))
-            .await
-        {
-            return Some(resp);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
-    None
+    bed.work
+        .deliver_when_visible(|e| autofed::batch::handle_clusters(ctx, e, None))
+        .await
 }
 
-/// The reasons of the messages in the dead-letter queue.
+/// The reasons of the messages in the dead-letter queue (taken from it).
 async fn dead_letters(bed: &Bed) -> Vec<String> {
     bed.dlq
-        .receive_raw()
+        .take_dead_letters()
         .await
-        .iter()
-        .map(|m| {
-            m.message_attributes().unwrap()["autofed-error"]
-                .string_value()
-                .unwrap()
-                .to_string()
-        })
+        .into_iter()
+        .map(|(_, reason)| reason)
         .collect()
 }
 
@@ -328,10 +315,11 @@ fn foreign_aws_auth(id: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn a_config_map_cluster_keeps_every_foreign_row_and_key_byte_for_byte() {
-    let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
+/// An onboarded account (with Identity Center's role) holding `payments-legacy`, a
+/// `CONFIG_MAP` cluster whose aws-auth is [`foreign_aws_auth`]: the account id, the fakes, and
+/// that aws-auth as it was put there.
+async fn legacy_cluster(bed: &mut Bed) -> (String, Eks, Value) {
+    let id = onboarded_account(bed, true).await;
     let eks = bed.eks().await;
     eks.add_cluster(
         &id,
@@ -345,6 +333,13 @@ async fn a_config_map_cluster_keeps_every_foreign_row_and_key_byte_for_byte() {
     eks.edit_cluster(&id, REGION, "payments-legacy", |c| {
         c.objects.insert(AWS_AUTH.into(), before.clone());
     });
+    (id, eks, before)
+}
+
+#[tokio::test]
+async fn a_config_map_cluster_keeps_every_foreign_row_and_key_byte_for_byte() {
+    let mut bed = Bed::new().await;
+    let (id, eks, before) = legacy_cluster(&mut bed).await;
     let config = bed.config_text(|c| c);
 
     let report = run(&bed, &config, &id, "payments-legacy", Mode::Apply).await;
@@ -455,19 +450,7 @@ async fn a_config_map_cluster_keeps_every_foreign_row_and_key_byte_for_byte() {
 #[tokio::test]
 async fn a_concurrent_aws_auth_writer_is_retried_and_both_changes_survive() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
-    let eks = bed.eks().await;
-    eks.add_cluster(
-        &id,
-        REGION,
-        "payments-legacy",
-        "CONFIG_MAP",
-        0,
-        &creator(&id),
-    );
-    eks.edit_cluster(&id, REGION, "payments-legacy", |c| {
-        c.objects.insert(AWS_AUTH.into(), foreign_aws_auth(&id));
-    });
+    let (id, eks, _) = legacy_cluster(&mut bed).await;
     let cluster_id = eks.cluster(&id, REGION, "payments-legacy").id;
     let nodegroup = format!(
         "- rolearn: arn:aws:iam::{id}:role/nodegroup-2\n  username: system:node:{{{{EC2PrivateDNSName}}}}\n  groups:\n  - system:nodes\n"
@@ -513,14 +496,8 @@ async fn a_concurrent_aws_auth_writer_is_retried_and_both_changes_survive() {
 #[tokio::test]
 async fn twenty_concurrent_aws_auth_writers_lose_no_row_and_no_key() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
-    let eks = bed.eks().await;
+    let (id, eks, before) = legacy_cluster(&mut bed).await;
     let name = "payments-legacy";
-    eks.add_cluster(&id, REGION, name, "CONFIG_MAP", 0, &creator(&id));
-    let before = foreign_aws_auth(&id);
-    eks.edit_cluster(&id, REGION, name, |c| {
-        c.objects.insert(AWS_AUTH.into(), before.clone());
-    });
     let endpoint = format!(
         "{}/clusters/{}",
         eks.kube.url,

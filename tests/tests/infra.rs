@@ -116,13 +116,7 @@ fn sam_build_made_an_arm64_bootstrap_for_every_function() {
         "{} is missing: run `tests/testbed/sam-build.sh` (`tests/run.sh` does)",
         build.display()
     );
-    let template = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
-    let functions: Vec<&str> = template
-        .lines()
-        .zip(template.lines().skip(1))
-        .filter(|(_, next)| next.trim() == "Type: AWS::Serverless::Function")
-        .map(|(name, _)| name.trim().trim_end_matches(':'))
-        .collect();
+    let functions = autofed_tests::routing::resources_of("AWS::Serverless::Function");
     assert_eq!(
         functions,
         [
@@ -132,7 +126,7 @@ fn sam_build_made_an_arm64_bootstrap_for_every_function() {
         ]
     );
     for function in functions {
-        let bootstrap = build.join(function).join("bootstrap");
+        let bootstrap = build.join(&function).join("bootstrap");
         let bytes =
             std::fs::read(&bootstrap).unwrap_or_else(|e| panic!("{}: {e}", bootstrap.display()));
         // ELF, 64-bit, little endian, e_machine 183 (EM_AARCH64).

@@ -326,14 +326,9 @@ async fn a_wrong_token_is_a_clear_error_and_nothing_changes() {
         .await;
     // Dead-lettered at once with Okta's own error; nothing written in AWS or Okta.
     assert!(response.batch_item_failures.is_empty());
-    let dead = bed.dlq.receive_raw().await;
+    let dead = bed.dlq.take_dead_letters().await;
     assert_eq!(dead.len(), 1);
-    let reason = dead[0]
-        .message_attributes()
-        .and_then(|m| m.get("autofed-error"))
-        .and_then(|a| a.string_value())
-        .unwrap()
-        .to_string();
+    let reason = &dead[0].1;
     assert!(reason.contains("HTTP 401 E0000011"), "{reason}");
     assert!(
         !reason.contains(wrong) && !reason.contains(OKTA_TOKEN),

@@ -32,9 +32,10 @@ pub const ACCOUNT_QUEUE_ENV: &str = "AUTOFED_ACCOUNT_QUEUE_URL";
 /// The environment variable naming the cluster onboarder's queue.
 pub const CLUSTER_QUEUE_ENV: &str = "AUTOFED_CLUSTER_QUEUE_URL";
 
-/// How many accounts or clusters are planned at once. Each plan is a few dozen reads spread
-/// over IAM (per account), Identity Center and Okta; eight at once stay well inside their
-/// rate limits while a 2,000-account organization still plans within Lambda's 15 minutes.
+/// How many accounts or clusters are planned (or accounts listed for clusters) at once. Each
+/// plan is a few dozen reads spread over IAM (per account), Identity Center and Okta; eight at
+/// once stay well inside their rate limits while a 2,000-account organization still plans
+/// within Lambda's 15 minutes.
 pub const PLAN_CONCURRENCY: usize = 8;
 
 /// Where an apply sends its work: the onboarders' own queues.
@@ -76,40 +77,16 @@ pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Va
     match request.mode {
         Mode::Plan => {
             let mut items = failed_listings;
-            let account_runs = stream::iter(&accounts)
-                .map(|id| async move { (id, onboard::onboard(ctx, id, Mode::Plan).await) })
-                .buffer_unordered(PLAN_CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await;
-            for (id, result) in account_runs {
-                classify(
-                    format!("account {id}"),
-                    id,
-                    None,
-                    result,
-                    &mut items,
-                    &mut skipped,
-                );
+            let plans = bounded(&accounts, |id| onboard::onboard(ctx, id, Mode::Plan)).await;
+            for (id, result) in plans {
+                classify(id, None, result, &mut items, &mut skipped);
             }
-            let cluster_runs = stream::iter(&clusters)
-                .map(|c| async move {
-                    (
-                        c,
-                        crate::cluster::onboard::onboard(ctx, c, Mode::Plan).await,
-                    )
-                })
-                .buffer_unordered(PLAN_CONCURRENCY)
-                .collect::<Vec<_>>()
-                .await;
-            for (c, result) in cluster_runs {
-                classify(
-                    format!("cluster {c}"),
-                    &c.account_id,
-                    Some(c),
-                    result,
-                    &mut items,
-                    &mut skipped,
-                );
+            let plans = bounded(&clusters, |c| {
+                crate::cluster::onboard::onboard(ctx, c, Mode::Plan)
+            })
+            .await;
+            for (c, result) in plans {
+                classify(&c.account_id, Some(c), result, &mut items, &mut skipped);
             }
             let summary = Summary::new(accounts.len(), clusters.len(), items, skipped);
             summary.log();
@@ -130,15 +107,33 @@ pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Va
     }
 }
 
+/// Runs `work` on each item, [`PLAN_CONCURRENCY`] at a time; each item with its result.
+async fn bounded<'a, T, R, Fut>(items: &'a [T], work: impl Fn(&'a T) -> Fut) -> Vec<(&'a T, R)>
+where
+    Fut: Future<Output = R>,
+{
+    stream::iter(items)
+        .map(|item| {
+            let run = work(item);
+            async move { (item, run.await) }
+        })
+        .buffer_unordered(PLAN_CONCURRENCY)
+        .collect()
+        .await
+}
+
 /// Sorts one plan's outcome into the summary's items (new, drifted, failed) or skips.
 fn classify(
-    subject: String,
     account_id: &AccountId,
     cluster: Option<&ClusterRef>,
     result: Result<Outcome>,
     items: &mut Vec<Item>,
     skipped: &mut Vec<Skip>,
 ) {
+    let subject = match cluster {
+        Some(c) => format!("cluster {c}"),
+        None => format!("account {account_id}"),
+    };
     match result {
         Ok(Outcome::Reconciled(report)) => {
             if let Some(item) = Item::from_report(account_id, cluster, &report) {
@@ -228,11 +223,7 @@ async fn list_clusters(
     accounts: &[AccountId],
     regions: &[String],
 ) -> (Vec<ClusterRef>, Vec<Item>) {
-    let listings = stream::iter(accounts)
-        .map(|id| async move { (id, clusters_of(ctx, id, regions).await) })
-        .buffer_unordered(PLAN_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
+    let listings = bounded(accounts, |id| clusters_of(ctx, id, regions)).await;
     let mut clusters = Vec::new();
     let mut failed = Vec::new();
     for (id, listing) in listings {

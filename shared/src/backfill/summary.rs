@@ -87,14 +87,6 @@ impl Item {
             error: Some(err.to_string()),
         }
     }
-
-    /// `account 2222...` or `cluster 2222.../eu-west-1/prod`.
-    pub fn subject(&self) -> String {
-        match &self.cluster {
-            Some(c) => format!("cluster {c}"),
-            None => format!("account {}", self.account_id),
-        }
-    }
 }
 
 /// An account or cluster left out, and why (the management account, a suspended account, a

@@ -181,27 +181,19 @@ impl Lambda {
     /// its delay); `None` if none comes within 10 s. Exits if the function fails.
     async fn deliver(&self) -> Option<SqsBatchResponse> {
         let api = &self.api;
-        for _ in 0..40 {
-            let response = self
-                .work
-                .deliver(|e| async move {
-                    let payload = serde_json::to_value(e).expect("event JSON");
-                    let answer = api
-                        .invoke(payload, Duration::from_secs(120))
-                        .await
-                        .unwrap_or_else(|e| {
-                            eprintln!("the function failed: {e}");
-                            std::process::exit(1)
-                        });
-                    serde_json::from_value(answer).expect("an SqsBatchResponse")
-                })
-                .await;
-            if response.is_some() {
-                return response;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        None
+        self.work
+            .deliver_when_visible(|e| async move {
+                let payload = serde_json::to_value(e).expect("event JSON");
+                let answer = api
+                    .invoke(payload, Duration::from_secs(120))
+                    .await
+                    .unwrap_or_else(|e| {
+                        eprintln!("the function failed: {e}");
+                        std::process::exit(1)
+                    });
+                serde_json::from_value(answer).expect("an SqsBatchResponse")
+            })
+            .await
     }
 }
 
