@@ -86,7 +86,12 @@ impl Context {
     pub async fn connect_okta(&mut self) -> Result<()> {
         if let Some(config) = &self.config.okta {
             self.okta = Some(
-                okta::Client::from_config(config, &self.secrets, okta::Retries::default()).await?,
+                okta::Client::from_config(
+                    config,
+                    &self.secrets,
+                    okta::Retries::from_config(&self.config.retry),
+                )
+                .await?,
             );
         }
         Ok(())
@@ -99,6 +104,13 @@ impl Context {
             OktaMode::GroupMapping | OktaMode::AppPerAccount => None,
         };
         let partition = partition_of(aws.region().map(|r| r.as_ref()).unwrap_or("us-east-1"));
+        // Every client, and every member-account session derived from `aws`, retries and
+        // times out the same way.
+        let aws = aws
+            .to_builder()
+            .retry_config(config.retry.aws_retries())
+            .timeout_config(config.retry.aws_timeouts())
+            .build();
         Ok(Self {
             organizations: clients::organizations(&aws),
             sts: clients::sts(&aws),

@@ -88,10 +88,12 @@ impl Bed {
         Ok(ctx)
     }
 
-    /// Starts the sandbox's Okta org (lists in pages of `page_size`) and stores `token` as
+    /// Starts the sandbox's Okta org, consulting the test's fault plan, (lists in pages of `page_size`) and stores `token` as
     /// the API token secret in Secrets Manager.
     pub async fn okta(&self, page_size: usize, token: &str) -> OktaOrg {
-        fixtures::okta_org(&self.aws, page_size, token).await
+        let org = fixtures::okta_org(&self.aws, page_size, token).await;
+        org.fake.share_faults(self.proxy.faults.clone());
+        org
     }
 
     /// The sandbox configuration with an `[okta]` section in `mode` (see
@@ -112,6 +114,7 @@ impl Bed {
     pub async fn eks(&self) -> crate::eks::Eks {
         let eks = crate::eks::Eks::start(&self.session.moto.url, &self.proxy.url).await;
         self.proxy.route("eks", &eks.url);
+        eks.share_faults(self.proxy.faults.clone());
         eks
     }
 

@@ -88,6 +88,9 @@ pub struct Exchange {
 
 #[derive(Default)]
 pub(crate) struct World {
+    /// The test's fault plan, consulted by the API servers (EKS itself is behind the proxy,
+    /// which consults the same plan).
+    pub(crate) faults: Arc<crate::faults::Faults>,
     pub(crate) clusters: Vec<Cluster>,
     exchanges: Vec<Exchange>,
     accounts: HashMap<String, String>,
@@ -265,6 +268,11 @@ impl Eks {
             );
             c.entries.insert(principal.into(), e);
         });
+    }
+
+    /// Has the API servers consult `faults` (the test's plan) about every request.
+    pub fn share_faults(&self, faults: Arc<crate::faults::Faults>) {
+        self.world.lock().unwrap().faults = faults;
     }
 
     /// Every request and answer so far.

@@ -75,6 +75,20 @@ impl Queue {
             .unwrap_or_default()
     }
 
+    /// The event of one delivery of `body`, not taken from the queue (no receipt handle): for
+    /// tests that deliver the same message again at will, or twice at once.
+    pub fn delivery(message_id: &str, body: &str, receive_count: u32) -> SqsEvent {
+        serde_json::from_value(json!({"Records": [{
+            "messageId": message_id,
+            "body": body,
+            "attributes": {"ApproximateReceiveCount": receive_count.to_string()},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "awsRegion": "us-east-1",
+        }]}))
+        .expect("an SqsEvent")
+    }
+
     /// Receives a batch and builds the event Lambda would deliver; `None` if the queue has no
     /// visible message.
     pub async fn receive_event(&self) -> Option<SqsEvent> {

@@ -321,6 +321,23 @@ pub async fn member_config(aws: &SdkConfig, account_id: &str) -> SdkConfig {
         .build()
 }
 
+/// An aws-auth ConfigMap that is not autofed's, for `account_id`: [`foreign_map_roles`],
+/// `mapUsers`, `mapAccounts`, a key EKS does not know and another tool's annotation.
+pub fn foreign_aws_auth(account_id: &str) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "aws-auth", "namespace": "kube-system", "resourceVersion": "7",
+                     "annotations": {"terraform.io/owner": "platform"}},
+        "data": {
+            "mapRoles": foreign_map_roles(account_id),
+            "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups:\n    - system:masters\n",
+            "mapAccounts": "- \"111122223333\"\n",
+            "x-unknown-key": "kept: as is\n",
+        }
+    })
+}
+
 /// A sample event from `events/`, with its account id replaced by `account_id`.
 pub fn event(file: &str, account_id: &str) -> String {
     let text = std::fs::read_to_string(root().join("events").join(file)).expect("sample event");

@@ -25,7 +25,10 @@ use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_rustls::TlsAcceptor;
 
-use crate::eks::{Cluster, World};
+use crate::{
+    eks::{Cluster, World},
+    faults::{Kind, Service, Site},
+};
 
 /// An edit another writer makes to an object, just before autofed's next write of it lands.
 pub type Edit = Box<dyn FnOnce(&mut Value) + Send>;
@@ -175,18 +178,42 @@ async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response
         Some((id, rest)) => (id.to_string(), format!("/{rest}")),
         None => (String::new(), full.clone()),
     };
-    let (code, value) = serve(&state, &parts.method, &parts.headers, &id, &path, &body).await;
+    let faults = state.world.lock().unwrap().faults.clone();
+    let write = parts.method != Method::GET;
+    let site = Site {
+        service: Service::Kube,
+        call: format!("{} {path}", parts.method),
+    };
+    let fault = faults.before(site, write).act(faults.timeout).await;
+    let (code, value) = match fault {
+        Some(Kind::Throttle) => status(
+            429,
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later",
+        ),
+        Some(_) => status(
+            500,
+            "InternalError",
+            "an error on the server (\"etcdserver: request timed out\") has prevented the request from succeeding",
+        ),
+        None => serve(&state, &parts.method, &parts.headers, &id, &path, &body).await,
+    };
+    if write && fault.is_none() {
+        faults.after_write().act(std::time::Duration::ZERO).await;
+    }
     state
         .world
         .lock()
         .unwrap()
         .kube_requests
         .push(format!("{} {path} {code}", parts.method));
-    Response::builder()
+    let mut out = Response::builder()
         .status(code)
-        .header("content-type", "application/json")
-        .body(Body::from(value.to_string()))
-        .expect("response")
+        .header("content-type", "application/json");
+    if code == 429 {
+        out = out.header("retry-after", "1");
+    }
+    out.body(Body::from(value.to_string())).expect("response")
 }
 
 async fn serve(

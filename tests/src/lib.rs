@@ -8,7 +8,9 @@
 pub mod bed;
 pub mod eks;
 pub mod esm;
+pub mod faults;
 pub mod fixtures;
+pub mod flows;
 pub mod function;
 pub mod kubernetes;
 pub mod moto;

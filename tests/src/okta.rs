@@ -8,7 +8,7 @@
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -21,6 +21,8 @@ use axum::{
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
+
+use crate::faults::{self, Faults, Kind, Service, Site};
 
 /// One request and its answer, as the contract test reads them.
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +62,7 @@ struct Data {
 }
 
 struct OktaState {
+    faults: Mutex<Arc<Faults>>,
     token: String,
     base: Mutex<String>,
     page_size: usize,
@@ -82,6 +85,7 @@ impl OktaFake {
             std::fs::read_to_string(crate::root().join("tests/sandbox/okta-metadata.xml"))
                 .expect("metadata");
         let state = Arc::new(OktaState {
+            faults: Mutex::new(Faults::new()),
             token: token.to_string(),
             base: Mutex::new(String::new()),
             page_size,
@@ -113,6 +117,11 @@ impl OktaFake {
     /// How many access tokens the token endpoint has issued.
     pub fn tokens_issued(&self) -> usize {
         self.state.data.lock().unwrap().access_tokens.len()
+    }
+
+    /// Consults `faults` (the test's plan) about every request from now on.
+    pub fn share_faults(&self, faults: Arc<Faults>) {
+        *self.state.faults.lock().unwrap() = faults;
     }
 
     /// Answers the next `n` requests with `429 E0000047`.
@@ -402,6 +411,13 @@ async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
             .body(Body::from(body.to_string()))
             .expect("token response");
     }
+    let faults = state.faults.lock().unwrap().clone();
+    let write = parts.method != Method::GET;
+    let site = Site {
+        service: Service::Okta,
+        call: faults::okta_call(parts.method.as_str(), &path),
+    };
+    let fault = faults.before(site, write).act(faults.timeout).await;
     let (status, content_type, response, link) = answer(
         &state,
         &parts.method,
@@ -410,7 +426,11 @@ async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
         &query,
         request.as_ref(),
         &base,
+        fault,
     );
+    if write && fault.is_none() {
+        faults.after_write().act(Duration::ZERO).await;
+    }
     let mut data = state.data.lock().unwrap();
     data.exchanges.push(Exchange {
         method: parts.method.as_str().to_lowercase(),
@@ -484,6 +504,8 @@ fn list_answer(page: Page, base: &str, path: &str, query: &BTreeMap<String, Stri
     )
 }
 
+// NB: the request's parts, one argument each, as the handler has them.
+#[allow(clippy::too_many_arguments)]
 fn answer(
     state: &OktaState,
     method: &Method,
@@ -492,6 +514,7 @@ fn answer(
     query: &BTreeMap<String, String>,
     body: Option<&Value>,
     base: &str,
+    fault: Option<Kind>,
 ) -> Answer {
     let mut data = state.data.lock().unwrap();
     let auth = headers
@@ -509,8 +532,8 @@ fn answer(
             vec![],
         ));
     }
-    if data.throttle > 0 {
-        data.throttle -= 1;
+    if fault == Some(Kind::Throttle) || data.throttle > 0 {
+        data.throttle = data.throttle.saturating_sub(usize::from(fault.is_none()));
         return json_answer(error(
             StatusCode::TOO_MANY_REQUESTS,
             "E0000047",
@@ -518,8 +541,10 @@ fn answer(
             vec![],
         ));
     }
-    if data.server_errors > 0 {
-        data.server_errors -= 1;
+    if fault == Some(Kind::ServerError) || data.server_errors > 0 {
+        data.server_errors = data
+            .server_errors
+            .saturating_sub(usize::from(fault.is_none()));
         return json_answer(error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "E0000009",

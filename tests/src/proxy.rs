@@ -17,6 +17,8 @@ use axum::{
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
+use crate::faults::{self, Faults, Kind, Service, Site};
+
 /// An injected fault: the next `times` calls of `operation` get this answer instead of moto's.
 #[derive(Debug, Clone)]
 pub struct Fault {
@@ -119,12 +121,15 @@ struct ProxyState {
     routes: Mutex<HashMap<String, String>>,
     http: reqwest::Client,
     shared: Mutex<Shared>,
+    faults: Arc<Faults>,
 }
 
 /// A running proxy; stopped when dropped.
 pub struct Proxy {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// The test's fault plan, which the other fakes share (see [`crate::bed::Bed`]).
+    pub faults: Arc<Faults>,
     state: Arc<ProxyState>,
     task: JoinHandle<()>,
 }
@@ -137,6 +142,7 @@ impl Proxy {
             routes: Mutex::new(HashMap::new()),
             http: reqwest::Client::new(),
             shared: Mutex::new(Shared::default()),
+            faults: Faults::new(),
         });
         let app = Router::new().fallback(forward).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -144,7 +150,12 @@ impl Proxy {
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("proxy serves");
         });
-        Proxy { url, state, task }
+        Proxy {
+            url,
+            faults: state.faults.clone(),
+            state,
+            task,
+        }
     }
 
     /// Sends requests signed for `service` (its SigV4 signing name, `eks`) to `url` instead
@@ -294,8 +305,34 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }
+    let protocol = if routed.is_some() {
+        Protocol::RestJson
+    } else if parts.headers.contains_key("x-amz-target") {
+        Protocol::Json
+    } else {
+        Protocol::Query
+    };
+    let write = faults::aws_is_write(&op);
+    let site = Site {
+        service: Service::Aws,
+        call: op.clone(),
+    };
+    let verdict = state.faults.before(site, write);
+    if let Some(kind) = verdict.act(state.faults.timeout).await {
+        *state
+            .shared
+            .lock()
+            .unwrap()
+            .in_flight
+            .entry(op)
+            .or_default() -= 1;
+        return injected(kind, protocol);
+    }
     let upstream = routed.unwrap_or_else(|| state.upstream.clone());
     let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
+    if write {
+        state.faults.after_write().act(Duration::ZERO).await;
+    }
     *state
         .shared
         .lock()
@@ -404,4 +441,50 @@ fn fault_response(f: &Fault) -> Response {
         .header("x-amzn-requestid", "4f9b7c1e-0000-4000-8000-000000000001")
         .body(Body::from(f.body.clone()))
         .expect("fault response")
+}
+
+/// How a service encodes its errors.
+#[derive(Clone, Copy)]
+enum Protocol {
+    /// Query (IAM, STS): an XML `ErrorResponse`.
+    Query,
+    /// AWS JSON 1.0/1.1 (Identity Center, Organizations, SQS, ...): `__type` and the
+    /// `x-amzn-errortype` header.
+    Json,
+    /// REST-JSON (EKS): the `x-amzn-errortype` header and a JSON body.
+    RestJson,
+}
+
+/// An injected throttling or server error, as the service would encode it.
+fn injected(kind: Kind, protocol: Protocol) -> Response {
+    let (status, code, message) = match (kind, protocol) {
+        (Kind::Throttle, Protocol::Query) => (400, "Throttling", "Rate exceeded"),
+        (Kind::Throttle, _) => (400, "ThrottlingException", "Rate exceeded"),
+        _ => (
+            500,
+            "InternalFailure",
+            "We encountered an internal error. Please try again.",
+        ),
+    };
+    let (content_type, body) = match protocol {
+        Protocol::Query => (
+            "text/xml",
+            format!(
+                "<ErrorResponse><Error><Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+                 <RequestId>4f9b7c1e-0000-4000-8000-000000000003</RequestId></ErrorResponse>",
+                if status == 500 { "Receiver" } else { "Sender" }
+            ),
+        ),
+        Protocol::Json | Protocol::RestJson => (
+            "application/x-amz-json-1.1",
+            serde_json::json!({"__type": code, "message": message}).to_string(),
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("x-amzn-errortype", code)
+        .header("x-amzn-requestid", "4f9b7c1e-0000-4000-8000-000000000003")
+        .body(Body::from(body))
+        .expect("injected response")
 }

@@ -300,23 +300,8 @@ async fn an_api_mode_cluster_gets_exactly_the_configured_entries_and_policies() 
     eks.check_contract();
 }
 
-fn foreign_aws_auth(id: &str) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "aws-auth", "namespace": "kube-system", "resourceVersion": "7",
-                     "annotations": {"terraform.io/owner": "platform"}},
-        "data": {
-            "mapRoles": fixtures::foreign_map_roles(id),
-            "mapUsers": "- userarn: arn:aws:iam::111122223333:user/ops\n  username: ops\n  groups:\n    - system:masters\n",
-            "mapAccounts": "- \"111122223333\"\n",
-            "x-unknown-key": "kept: as is\n",
-        }
-    })
-}
-
 /// An onboarded account (with Identity Center's role) holding `payments-legacy`, a
-/// `CONFIG_MAP` cluster whose aws-auth is [`foreign_aws_auth`]: the account id, the fakes, and
+/// `CONFIG_MAP` cluster whose aws-auth is [`fixtures::foreign_aws_auth`]: the account id, the fakes, and
 /// that aws-auth as it was put there.
 async fn legacy_cluster(bed: &mut Bed) -> (String, Eks, Value) {
     let id = onboarded_account(bed, true).await;
@@ -329,7 +314,7 @@ async fn legacy_cluster(bed: &mut Bed) -> (String, Eks, Value) {
         0,
         &creator(&id),
     );
-    let before = foreign_aws_auth(&id);
+    let before = fixtures::foreign_aws_auth(&id);
     eks.edit_cluster(&id, REGION, "payments-legacy", |c| {
         c.objects.insert(AWS_AUTH.into(), before.clone());
     });
@@ -512,7 +497,7 @@ async fn twenty_concurrent_aws_auth_writers_lose_no_row_and_no_key() {
             let token = autofed::kube::token::token(&session, REGION, name)
                 .await
                 .unwrap();
-            let kube = autofed::kube::Kube::new(name, &endpoint, &ca, token).unwrap();
+            let kube = autofed::kube::Kube::new(name, &endpoint, &ca, token, &Default::default()).unwrap();
             let row = format!(
                 "- rolearn: arn:aws:iam::{id}:role/writer-{n}\n  username: writer-{n}\n  groups:\n  - writers\n"
             );
@@ -707,6 +692,7 @@ async fn the_api_server_accepts_only_a_token_signed_for_its_own_cluster() {
             &format!("{}/clusters/{}", eks.kube.url, c.id),
             &ca,
             token.clone(),
+            &Default::default(),
         )
         .unwrap();
         async move { kube.get("/api/v1/namespaces/default").await }
@@ -723,6 +709,7 @@ async fn the_api_server_accepts_only_a_token_signed_for_its_own_cluster() {
         ),
         &ca,
         token.replace("k8s-aws-v1.", "k8s-aws-v1.x"),
+        &Default::default(),
     )
     .unwrap();
     assert_eq!(

@@ -18,6 +18,7 @@ fn client(fake: &OktaFake, token: &str) -> Client {
         attempts: 4,
         base_delay: Duration::from_millis(20),
         max_rate_limit_wait: Duration::from_secs(5),
+        attempt_timeout: Duration::from_secs(5),
     };
     Client::new(&fake.url, Secret::new(token), retries).unwrap()
 }

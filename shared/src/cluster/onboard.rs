@@ -114,7 +114,7 @@ async fn run(ctx: &Context, cluster: &ClusterRef, mode: Mode) -> Result<Outcome>
     );
     let aws_auth = mode_after == AuthMode::ConfigMap && !grants.is_empty();
     let kube = if aws_auth || !desired.objects.is_empty() {
-        Some(connect(&regional, cluster, &info).await?)
+        Some(connect(&regional, cluster, &info, &ctx.config.retry).await?)
     } else {
         None
     };
@@ -187,6 +187,7 @@ async fn connect(
     session: &aws_config::SdkConfig,
     cluster: &ClusterRef,
     info: &eks::ClusterInfo,
+    retry: &crate::config::RetryConfig,
 ) -> Result<Kube> {
     let setup = |reason: &str, message: String| {
         Error::Kube(Box::new(KubeError {
@@ -206,5 +207,5 @@ async fn connect(
     let token = token::token(session, &cluster.region, &cluster.name)
         .await
         .map_err(|e| setup("Token", e))?;
-    Ok(Kube::new(&cluster.to_string(), endpoint, ca, token)?)
+    Ok(Kube::new(&cluster.to_string(), endpoint, ca, token, retry)?)
 }

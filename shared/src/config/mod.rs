@@ -7,6 +7,7 @@
 use std::{
     collections::BTreeSet,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use serde::Deserialize;
@@ -259,6 +260,17 @@ pub struct RetryConfig {
     /// How long to poll one Identity Center assignment creation (seconds).
     #[serde(default = "default_assignment_timeout")]
     pub assignment_timeout_seconds: u64,
+    /// Attempts of one AWS, Okta or Kubernetes call (the first included) when it is throttled,
+    /// answered with a server error, reset or timed out; past them the message goes back to
+    /// the queue.
+    #[serde(default = "default_call_attempts")]
+    pub call_attempts: u32,
+    /// The first backoff between such attempts, growing each time (milliseconds).
+    #[serde(default = "default_call_delay")]
+    pub call_base_delay_ms: u64,
+    /// How long one attempt of a call may take before it is abandoned (milliseconds).
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout_ms: u64,
 }
 
 fn default_assume_attempts() -> u32 {
@@ -279,6 +291,15 @@ fn default_max_deliveries() -> u32 {
 fn default_assignment_timeout() -> u64 {
     120
 }
+fn default_call_attempts() -> u32 {
+    4
+}
+fn default_call_delay() -> u64 {
+    500
+}
+fn default_call_timeout() -> u64 {
+    20_000
+}
 
 impl Default for RetryConfig {
     fn default() -> Self {
@@ -289,6 +310,9 @@ impl Default for RetryConfig {
             requeue_max_delay_seconds: default_requeue_max(),
             max_deliveries: default_max_deliveries(),
             assignment_timeout_seconds: default_assignment_timeout(),
+            call_attempts: default_call_attempts(),
+            call_base_delay_ms: default_call_delay(),
+            call_timeout_ms: default_call_timeout(),
         }
     }
 }
@@ -660,7 +684,7 @@ impl RetryConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         // Bounded so that one delivery's AssumeRole retries stay well inside the function's
         // timeout, and no setting turns re-queueing into a tight loop.
-        let bounds: [(&str, u64, u64, u64, &str); 6] = [
+        let bounds: [(&str, u64, u64, u64, &str); 9] = [
             (
                 "retry.assume_attempts",
                 self.assume_attempts.into(),
@@ -703,6 +727,27 @@ impl RetryConfig {
                 600,
                 "seconds",
             ),
+            (
+                "retry.call_attempts",
+                self.call_attempts.into(),
+                1,
+                10,
+                "attempts",
+            ),
+            (
+                "retry.call_base_delay_ms",
+                self.call_base_delay_ms,
+                1,
+                10_000,
+                "milliseconds",
+            ),
+            (
+                "retry.call_timeout_ms",
+                self.call_timeout_ms,
+                100,
+                120_000,
+                "milliseconds",
+            ),
         ];
         for (key, value, min, max, unit) in bounds {
             if !(min..=max).contains(&value) {
@@ -726,6 +771,33 @@ impl RetryConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The AWS SDK's retries: standard mode (throttling, 5xx, resets and timeouts retried
+    /// with jittered exponential backoff, bounded by the client's retry quota).
+    pub fn aws_retries(&self) -> aws_config::retry::RetryConfig {
+        aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(self.call_attempts)
+            .with_initial_backoff(self.call_base_delay())
+    }
+
+    /// The AWS SDK's timeouts: one attempt may take `call_timeout_ms`; connecting, at most
+    /// five seconds of that.
+    pub fn aws_timeouts(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(self.call_timeout())
+            .connect_timeout(self.call_timeout().min(Duration::from_secs(5)))
+            .build()
+    }
+
+    /// The first backoff between attempts of a call.
+    pub fn call_base_delay(&self) -> Duration {
+        Duration::from_millis(self.call_base_delay_ms)
+    }
+
+    /// The longest one attempt of a call may take.
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
     }
 }
 

@@ -13,7 +13,9 @@ use base64::Engine;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::calls;
+use tracing::warn;
+
+use crate::{calls, config::RetryConfig};
 
 /// A Kubernetes API call that failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -49,6 +51,8 @@ pub struct Kube {
     http: reqwest::Client,
     base: String,
     cluster: String,
+    attempts: u32,
+    base_delay: Duration,
     // NB: a bearer credential; never printed (no Debug derive).
     token: String,
 }
@@ -64,12 +68,14 @@ impl std::fmt::Debug for Kube {
 
 impl Kube {
     /// Connects to `endpoint` (the cluster's API server URL), trusting only `ca_data` (the
-    /// base64 PEM of DescribeCluster's `certificateAuthority.data`).
+    /// base64 PEM of DescribeCluster's `certificateAuthority.data`), with the attempts and
+    /// timeouts of `retry`.
     pub fn new(
         cluster: &str,
         endpoint: &str,
         ca_data: &str,
         token: String,
+        retry: &RetryConfig,
     ) -> Result<Self, KubeError> {
         let fail = |reason: &str, message: String| KubeError {
             cluster: cluster.to_string(),
@@ -91,14 +97,16 @@ impl Kube {
         }
         let http = reqwest::Client::builder()
             .tls_certs_only([ca])
-            .timeout(Duration::from_secs(20))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(retry.call_timeout())
+            .connect_timeout(retry.call_timeout().min(Duration::from_secs(5)))
             .build()
             .map_err(|e| fail("Setup", e.to_string()))?;
         Ok(Self {
             http,
             base: endpoint.trim_end_matches('/').to_string(),
             cluster: cluster.to_string(),
+            attempts: retry.call_attempts,
+            base_delay: retry.call_base_delay(),
             token,
         })
     }
@@ -123,12 +131,40 @@ impl Kube {
         self.send(Method::PUT, path, Some(object)).await
     }
 
+    /// One call, tried again on throttling, server errors and lost connections. Every call
+    /// autofed makes may be repeated: reads, creates (a second create answers `409`, which the
+    /// caller treats as "already there") and replaces pinned to a `resourceVersion`.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, KubeError> {
+        let mut delay = self.base_delay;
+        let mut attempt = 1;
+        loop {
+            let (err, retry_after) = match self.attempt(&method, path, body).await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if !err.is_retryable() || attempt >= self.attempts {
+                return Err(err);
+            }
+            let wait = retry_after.unwrap_or(delay).min(Duration::from_secs(10));
+            warn!(cluster = %self.cluster, call = %err.call, attempt, wait_ms = wait.as_millis() as u64, error = %err, "kubernetes call failed; retrying");
+            tokio::time::sleep(wait).await;
+            delay = delay.saturating_mul(2);
+            attempt += 1;
+        }
+    }
+
+    /// One attempt; on failure, the error and the server's `Retry-After`.
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, (KubeError, Option<Duration>)> {
         calls::record("kubernetes", &format!("{method} {path}"));
         let mut req = self
             .http
@@ -145,15 +181,21 @@ impl Kube {
             reason,
             message,
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| error(0, "Transport".into(), e.without_url().to_string()))?;
+        let transport = |e: reqwest::Error| {
+            (
+                error(0, "Transport".into(), e.without_url().to_string()),
+                None,
+            )
+        };
+        let resp = req.send().await.map_err(transport)?;
         let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| error(0, "Transport".into(), e.without_url().to_string()))?;
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
+        let text = resp.text().await.map_err(transport)?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
             return Ok(value);
@@ -172,6 +214,6 @@ impl Kube {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| text.chars().take(200).collect());
-        Err(error(status.as_u16(), reason, message))
+        Err((error(status.as_u16(), reason, message), retry_after))
     }
 }

@@ -139,14 +139,24 @@ pub struct Retries {
     pub base_delay: Duration,
     /// The longest wait for a rate limit to reset before giving up.
     pub max_rate_limit_wait: Duration,
+    /// How long one attempt may take.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for Retries {
     fn default() -> Self {
+        Self::from_config(&crate::config::RetryConfig::default())
+    }
+}
+
+impl Retries {
+    /// The limits the configuration's `[retry]` section sets for every call.
+    pub fn from_config(retry: &crate::config::RetryConfig) -> Self {
         Self {
-            attempts: 4,
-            base_delay: Duration::from_millis(500),
+            attempts: retry.call_attempts,
+            base_delay: retry.call_base_delay(),
             max_rate_limit_wait: Duration::from_secs(60),
+            attempt_timeout: retry.call_timeout(),
         }
     }
 }
@@ -182,7 +192,8 @@ impl Client {
         retries: Retries,
     ) -> Result<Self, OktaError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(retries.attempt_timeout)
+            .connect_timeout(retries.attempt_timeout.min(Duration::from_secs(5)))
             .https_only(org_url.starts_with("https://"))
             // NB: a redirect would carry the Authorization header to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
@@ -430,11 +441,26 @@ impl Client {
                 path: path.clone(),
                 problem: e.without_url().to_string(),
             };
-            let (err, rate_limit_wait) = match req.send().await {
+            // NB: a POST that may have reached Okta is not sent again: a second create makes
+            // a second app (labels are not unique). The message goes back to the queue, and the
+            // next delivery observes what exists before it plans.
+            let lost = |e: reqwest::Error| {
+                let maybe_done = method == Method::POST && !e.is_connect();
+                (transport(e), maybe_done)
+            };
+            let answered = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    let text = resp.text().await.map_err(transport)?;
+                    resp.text()
+                        .await
+                        .map(|text| (status, headers, text))
+                        .map_err(lost)
+                }
+                Err(e) => Err(lost(e)),
+            };
+            let (err, rate_limit_wait) = match answered {
+                Ok((status, headers, text)) => {
                     if status.is_success() {
                         let body = if text.trim().is_empty() {
                             Value::Null
@@ -452,7 +478,8 @@ impl Client {
                         wait_for(status, &headers),
                     )
                 }
-                Err(e) => (transport(e), None),
+                Err((err, true)) => return Err(err),
+                Err((err, false)) => (err, None),
             };
             if !err.is_retryable() || attempt >= self.retries.attempts {
                 return Err(err);
