@@ -110,6 +110,7 @@ struct Inner {
     started: usize,
     done: usize,
     seen: Vec<(Site, bool)>,
+    answered: Vec<(Site, u16)>,
 }
 
 /// The plan. Shared (`Arc`) by every fake of one test.
@@ -169,7 +170,21 @@ impl Faults {
 
     /// Forgets the calls seen.
     pub fn clear_seen(&self) {
-        self.inner.lock().unwrap().seen.clear();
+        let mut inner = self.inner.lock().unwrap();
+        inner.seen.clear();
+        inner.answered.clear();
+    }
+
+    /// The writes that took effect (answered with a 2xx), in order.
+    pub fn effective_writes(&self) -> Vec<Site> {
+        self.inner
+            .lock()
+            .unwrap()
+            .answered
+            .iter()
+            .filter(|(_, status)| (200..300).contains(status))
+            .map(|(s, _)| s.clone())
+            .collect()
     }
 
     /// The distinct call sites seen, in the order first seen.
@@ -229,10 +244,11 @@ impl Faults {
         Verdict::Pass
     }
 
-    /// Told by a fake once it has served a write; `Hang` when that was the crash point's write,
-    /// whose answer is then lost.
-    pub fn after_write(&self) -> Verdict {
+    /// Told by a fake once it has served a write of `site` with `status`; `Hang` when that was
+    /// the crash point's write, whose answer is then lost.
+    pub fn after_write(&self, site: Site, status: u16) -> Verdict {
         let mut inner = self.inner.lock().unwrap();
+        inner.answered.push((site, status));
         let Some(k) = inner.crash_after else {
             return Verdict::Pass;
         };

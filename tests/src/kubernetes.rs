@@ -184,7 +184,7 @@ async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response
         service: Service::Kube,
         call: format!("{} {path}", parts.method),
     };
-    let fault = faults.before(site, write).act(faults.timeout).await;
+    let fault = faults.before(site.clone(), write).act(faults.timeout).await;
     let (code, value) = match fault {
         Some(Kind::Throttle) => status(
             429,
@@ -199,7 +199,10 @@ async fn handle(State(state): State<Arc<ServerState>>, req: Request) -> Response
         None => serve(&state, &parts.method, &parts.headers, &id, &path, &body).await,
     };
     if write && fault.is_none() {
-        faults.after_write().act(std::time::Duration::ZERO).await;
+        faults
+            .after_write(site, code)
+            .act(std::time::Duration::ZERO)
+            .await;
     }
     state
         .world

@@ -417,7 +417,7 @@ async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
         service: Service::Okta,
         call: faults::okta_call(parts.method.as_str(), &path),
     };
-    let fault = faults.before(site, write).act(faults.timeout).await;
+    let fault = faults.before(site.clone(), write).act(faults.timeout).await;
     let (status, content_type, response, link) = answer(
         &state,
         &parts.method,
@@ -429,7 +429,10 @@ async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
         fault,
     );
     if write && fault.is_none() {
-        faults.after_write().act(Duration::ZERO).await;
+        faults
+            .after_write(site, status.as_u16())
+            .act(Duration::ZERO)
+            .await;
     }
     let mut data = state.data.lock().unwrap();
     data.exchanges.push(Exchange {

@@ -317,7 +317,7 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         service: Service::Aws,
         call: op.clone(),
     };
-    let verdict = state.faults.before(site, write);
+    let verdict = state.faults.before(site.clone(), write);
     if let Some(kind) = verdict.act(state.faults.timeout).await {
         *state
             .shared
@@ -331,7 +331,12 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
     let upstream = routed.unwrap_or_else(|| state.upstream.clone());
     let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
     if write {
-        state.faults.after_write().act(Duration::ZERO).await;
+        let status = response.status().as_u16();
+        state
+            .faults
+            .after_write(site, status)
+            .act(Duration::ZERO)
+            .await;
     }
     *state
         .shared

@@ -12,7 +12,9 @@ import sys
 
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+from moto.iam import exceptions as iam_exceptions  # noqa: E402
 from moto.iam import models as iam_models  # noqa: E402
+from moto.ssoadmin import models as sso_models  # noqa: E402
 from moto.settings import load_iam_aws_managed_policies  # noqa: E402
 from moto.iam.responses import IamResponse  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
@@ -32,6 +34,11 @@ _orig_create = IamResponse.create_saml_provider
 
 
 def create_saml_provider(self):
+    # NB: moto replaces a provider of the same name; IAM refuses with EntityAlreadyExists.
+    if self._get_param("Name") in self.backend.saml_providers:
+        raise iam_exceptions.EntityAlreadyExists(
+            f"SAMLProvider {self._get_param('Name')} already exists."
+        )
     result = _orig_create(self)
     name = self._get_param("Name")
     provider = self.backend.saml_providers[name]
@@ -61,6 +68,29 @@ def untag_saml_provider(self):
 
 
 IamResponse.create_saml_provider = create_saml_provider
+
+
+# NB: moto appends a second, identical account assignment when one is created twice; Identity
+# Center keeps one assignment per account, permission set and principal, and answers the
+# request as succeeded. Two deliveries of one event at once depend on that.
+_orig_assign = sso_models.SSOAdminBackend.create_account_assignment
+
+
+def create_account_assignment(self, instance_arn, target_id, target_type, permission_set_arn,
+                              principal_type, principal_id):
+    for a in self.account_assignments:
+        if (a.instance_arn, a.target_id, a.permission_set_arn, a.principal_type,
+                a.principal_id) == (instance_arn, target_id, permission_set_arn,
+                                    principal_type, principal_id):
+            return sso_models.AccountAssignment(
+                instance_arn, target_id, target_type, permission_set_arn, principal_type,
+                principal_id,
+            ).to_json(include_creation_date=True, include_request_id=True)
+    return _orig_assign(self, instance_arn, target_id, target_type, permission_set_arn,
+                        principal_type, principal_id)
+
+
+sso_models.SSOAdminBackend.create_account_assignment = create_account_assignment
 IamResponse.list_saml_provider_tags = list_saml_provider_tags
 IamResponse.tag_saml_provider = tag_saml_provider
 IamResponse.untag_saml_provider = untag_saml_provider

@@ -133,7 +133,7 @@ async fn every_call_site_survives_its_faults(flow: Flow) {
 
     // The matrix for the record (and the note).
     let path = autofed_tests::function::target_dir().join(format!("faults-{flow:?}.txt"));
-    std::fs::write(&path, outcomes.join("\n")).unwrap();
+    std::fs::write(&path, outcomes.join("\n") + "\n").unwrap();
 }
 
 #[tokio::test]

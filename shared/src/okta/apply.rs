@@ -6,11 +6,12 @@ use std::{collections::BTreeMap, sync::Mutex};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use tracing::warn;
 
 use super::{
     Client, OktaError,
     desired::{AWS_APP_NAME, MARKER},
-    observe::group_named,
+    observe::{self, group_named},
     plan::{GroupRef, OktaOp, rule_expression},
 };
 
@@ -104,9 +105,23 @@ pub async fn apply(client: &Client, op: &OktaOp, created: &Created) -> Result<()
                 "signOnMode": "SAML_2_0",
                 "settings": { "app": settings, "notes": { "admin": note } }
             });
-            client
+            let app = client
                 .write(Method::POST, "/api/v1/apps?activate=true", Some(&body))
                 .await?;
+            let id = app["id"].as_str().unwrap_or_default();
+            // NB: a message delivered twice at once (SQS and EventBridge deliver at least once)
+            // creates two apps, as labels are not unique. Every instance then keeps the oldest
+            // of the apps with this label and marker, and the one that made a newer one deletes
+            // it: its own, made a moment ago.
+            let twins = observe::apps_marked(client, label, note).await?;
+            if let Some(keep) = twins.first()
+                && keep.id != id
+                && twins.iter().any(|a| a.id == id)
+            {
+                warn!(app_id = id, kept = %keep.id, label = %label, "another delivery created the same app first; deleting ours");
+                lifecycle(client, &format!("/api/v1/apps/{id}/lifecycle/deactivate")).await?;
+                client.delete(&format!("/api/v1/apps/{id}")).await?;
+            }
         }
         OktaOp::UpdateApp {
             id,

@@ -48,6 +48,8 @@ pub struct ObservedApp {
     pub note: Option<String>,
     /// Enabled features (empty until a person enables provisioning).
     pub features: Vec<String>,
+    /// When it was created (Okta's ISO 8601 timestamp).
+    pub created: String,
 }
 
 impl ObservedApp {
@@ -122,6 +124,7 @@ fn app_of(v: &Value) -> ObservedApp {
             .flatten()
             .map(text)
             .collect(),
+        created: text(&v["created"]),
     }
 }
 
@@ -176,6 +179,27 @@ async fn apps_labelled(client: &Client, label: &str) -> Result<Vec<ObservedApp>,
         .collect())
 }
 
+/// The apps labelled `label` exactly whose admin note is `note`, oldest first.
+pub(crate) async fn apps_marked(
+    client: &Client,
+    label: &str,
+    note: &str,
+) -> Result<Vec<ObservedApp>, OktaError> {
+    let mut apps: Vec<ObservedApp> = apps_labelled(client, label)
+        .await?
+        .into_iter()
+        .filter(|a| a.label == label && a.note.as_deref() == Some(note))
+        .collect();
+    apps.sort_by(oldest_first);
+    Ok(apps)
+}
+
+/// Apps in order of creation (ties, within Okta's timestamp precision, by id): every instance
+/// agrees which of two twins is the older.
+pub(crate) fn oldest_first(a: &ObservedApp, b: &ObservedApp) -> std::cmp::Ordering {
+    (&a.created, &a.id).cmp(&(&b.created, &b.id))
+}
+
 /// Finds the app `desired` describes. The shared app must exist (or be creatable); an
 /// account's app is found by label, or by its marker if the account was renamed.
 async fn find_app(
@@ -208,6 +232,10 @@ async fn find_app(
                 ),
             }),
             [one] => Ok(Some(one.clone())),
+            // Twins autofed made from two deliveries at once, not yet resolved: the oldest.
+            many if many.iter().all(|a| a.note.as_deref() == Some(&spec.note)) => {
+                Ok(many.iter().min_by(|a, b| oldest_first(a, b)).cloned())
+            }
             many => Err(OktaError::Setup {
                 key: "okta.group_mapping.app_id",
                 problem: format!(
@@ -225,7 +253,8 @@ async fn find_app(
     // NB: labels are not unique in Okta; an account's app is the one with its marker.
     if let Some(ours) = labelled
         .iter()
-        .find(|a| a.note.as_deref() == Some(&spec.note))
+        .filter(|a| a.note.as_deref() == Some(&spec.note))
+        .min_by(|a, b| oldest_first(a, b))
     {
         return Ok(Some(ours.clone()));
     }
