@@ -68,7 +68,10 @@ async fn writes_per_change_reads_per_write_and_rerun_writes() {
         let reads_per_write = reads as f64 / writes as f64;
         // aws-auth rows are changes of one object, written in one PUT: fewer calls than
         // changes there.
-        assert!(per_change <= 1.0, "{flow:?}: {writes} writes for {changes} changes");
+        assert!(
+            per_change <= 1.0,
+            "{flow:?}: {writes} writes for {changes} changes"
+        );
         assert_eq!(rerun_writes, 0, "{flow:?}: a rerun wrote");
         rows.push(json!({
             "flow": format!("{flow:?}"),
