@@ -18,6 +18,10 @@ use crate::{
     root, sdk_config,
 };
 
+/// Identity Center's role for the sandbox's `EKSClusterAdminAccess` permission set, as
+/// Identity Center names it in a member account.
+pub const SSO_ROLE: &str = "AWSReservedSSO_EKSClusterAdminAccess_4ffa4321e413c0b0";
+
 /// A reset moto with the sandbox organization in it.
 pub struct Bed {
     /// Exclusive use of moto.
@@ -65,6 +69,38 @@ impl Bed {
         self.sandbox
             .add_account(&self.aws, "payments-staging", "Dev", tags)
             .await
+    }
+
+    /// A new account (`payments-staging`, tagged `team=payments`), onboarded with the sandbox
+    /// configuration (its federated roles exist); with Identity Center's role for
+    /// [`SSO_ROLE`] too when `sso_role`.
+    pub async fn onboarded_account(&mut self, sso_role: bool) -> String {
+        let id = self.new_account(&[("team", "payments")]).await;
+        let ctx = self.context(&self.config_text(|c| c));
+        let outcome = autofed::onboard::onboard(
+            &ctx,
+            &autofed::ids::AccountId::parse(&id).unwrap(),
+            autofed::report::Mode::Apply,
+        )
+        .await
+        .unwrap();
+        assert!(outcome.error().is_none(), "{outcome:?}");
+        if sso_role {
+            self.add_sso_role(&id).await;
+        }
+        id
+    }
+
+    /// Creates Identity Center's role for [`SSO_ROLE`] in `id`, under its region-segment path.
+    pub async fn add_sso_role(&self, id: &str) {
+        aws_sdk_iam::Client::new(&self.member(id).await)
+            .create_role()
+            .role_name(SSO_ROLE)
+            .path("/aws-reserved/sso.amazonaws.com/eu-west-1/")
+            .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+            .send()
+            .await
+            .unwrap();
     }
 
     /// The sandbox configuration (`tests/sandbox/autofed.toml`) with moto's ids filled in,
@@ -147,19 +183,13 @@ impl Bed {
         fixtures::member_config(&self.aws, account_id).await
     }
 
-    /// The write calls the proxy saw (every operation not named Get/List/Describe and not
-    /// STS's AssumeRole), in order.
+    /// The calls the proxy saw that are not reads ([`crate::faults::aws_is_read`]), queue
+    /// sends and visibility changes included, in order.
     pub fn writes(&self) -> Vec<String> {
         self.proxy
             .calls()
             .into_iter()
-            .filter(|op| {
-                !(op.starts_with("Get")
-                    || op.starts_with("List")
-                    || op.starts_with("Describe")
-                    || op == "AssumeRole"
-                    || op == "ReceiveMessage")
-            })
+            .filter(|op| !crate::faults::aws_is_read(op))
             .collect()
     }
 

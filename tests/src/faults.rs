@@ -261,33 +261,32 @@ impl Faults {
     }
 }
 
-/// Whether an AWS operation changes state (reads are `Get*`, `List*`, `Describe*`; STS's
-/// `AssumeRole` only issues a session; SQS traffic is the queue's, not the work's).
-pub fn aws_is_write(operation: &str) -> bool {
-    !(operation.starts_with("Get")
+/// Whether an AWS operation only reads (`Get*`, `List*`, `Describe*`; STS's `AssumeRole` only
+/// issues a session; receiving from a queue).
+pub fn aws_is_read(operation: &str) -> bool {
+    operation.starts_with("Get")
         || operation.starts_with("List")
         || operation.starts_with("Describe")
-        || matches!(
+        || matches!(operation, "AssumeRole" | "ReceiveMessage")
+}
+
+/// Whether an AWS operation changes what autofed manages: not a read, and not the queue's own
+/// traffic (sending, deleting, changing visibility).
+pub fn aws_is_write(operation: &str) -> bool {
+    !aws_is_read(operation)
+        && !matches!(
             operation,
-            "AssumeRole"
-                | "ReceiveMessage"
-                | "SendMessage"
+            "SendMessage"
                 | "SendMessageBatch"
                 | "DeleteMessage"
                 | "DeleteMessageBatch"
                 | "ChangeMessageVisibility"
                 | "ChangeMessageVisibilityBatch"
-        ))
+        )
 }
 
-/// An Okta path with its ids replaced by `{id}` (Okta's ids are 20 alphanumerics).
+/// An Okta call as `METHOD /path`, its ids replaced by `{id}` as autofed's own call log names
+/// it.
 pub fn okta_call(method: &str, path: &str) -> String {
-    let path: Vec<&str> = path
-        .split('/')
-        .map(|seg| {
-            let id_like = seg.len() >= 15 && seg.bytes().all(|b| b.is_ascii_alphanumeric());
-            if id_like { "{id}" } else { seg }
-        })
-        .collect();
-    format!("{method} {}", path.join("/"))
+    format!("{method} {}", autofed::okta::operation_path(path))
 }

@@ -19,7 +19,6 @@ use crate::{
 
 /// The region the flows' clusters are in.
 pub const REGION: &str = "eu-west-1";
-const SSO_ROLE: &str = "AWSReservedSSO_EKSClusterAdminAccess_4ffa4321e413c0b0";
 const AWS_AUTH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
 
 /// Retries sized for tests: three attempts, short backoff, a one-second call timeout (the
@@ -77,25 +76,8 @@ impl World {
                 (Some(okta), None, String::new(), config)
             }
             Flow::ApiCluster | Flow::ConfigMapCluster => {
-                let id = bed.new_account(&[("team", "payments")]).await;
+                let id = bed.onboarded_account(true).await;
                 let config = bed.config_text(|c| c);
-                let ctx = bed.context(&config);
-                let outcome = autofed::onboard::onboard(
-                    &ctx,
-                    &autofed::ids::AccountId::parse(&id).unwrap(),
-                    autofed::report::Mode::Apply,
-                )
-                .await
-                .unwrap();
-                assert!(outcome.error().is_none(), "{outcome:?}");
-                aws_sdk_iam::Client::new(&bed.member(&id).await)
-                    .create_role()
-                    .role_name(SSO_ROLE)
-                    .path("/aws-reserved/sso.amazonaws.com/eu-west-1/")
-                    .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-                    .send()
-                    .await
-                    .unwrap();
                 let eks = bed.eks().await;
                 (None, Some(eks), id, config)
             }

@@ -318,26 +318,22 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         call: op.clone(),
     };
     let verdict = state.faults.before(site.clone(), write);
-    if let Some(kind) = verdict.act(state.faults.timeout).await {
-        *state
-            .shared
-            .lock()
-            .unwrap()
-            .in_flight
-            .entry(op)
-            .or_default() -= 1;
-        return injected(kind, protocol);
-    }
-    let upstream = routed.unwrap_or_else(|| state.upstream.clone());
-    let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
-    if write {
-        let status = response.status().as_u16();
-        state
-            .faults
-            .after_write(site, status)
-            .act(Duration::ZERO)
-            .await;
-    }
+    let response = match verdict.act(state.faults.timeout).await {
+        Some(kind) => injected(kind, protocol),
+        None => {
+            let upstream = routed.unwrap_or_else(|| state.upstream.clone());
+            let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
+            if write {
+                let status = response.status().as_u16();
+                state
+                    .faults
+                    .after_write(site, status)
+                    .act(Duration::ZERO)
+                    .await;
+            }
+            response
+        }
+    };
     *state
         .shared
         .lock()

@@ -12,7 +12,7 @@ use autofed::{
     report::{Mode, Report, Status},
 };
 use autofed_tests::{
-    bed::Bed,
+    bed::{Bed, SSO_ROLE},
     eks::Eks,
     fixtures::{self, cluster_event},
 };
@@ -22,34 +22,7 @@ const REGION: &str = "eu-west-1";
 const ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy";
 const NS_ADMIN_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy";
 const VIEW_POLICY: &str = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSViewPolicy";
-const SSO_ROLE: &str = "AWSReservedSSO_EKSClusterAdminAccess_4ffa4321e413c0b0";
 const AWS_AUTH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
-
-/// A sandbox account, onboarded (its federated roles exist), with Identity Center's role for
-/// the EKSClusterAdminAccess permission set under a region-segment path.
-async fn onboarded_account(bed: &mut Bed, sso_role: bool) -> String {
-    let id = bed.new_account(&[("team", "payments")]).await;
-    let ctx = bed.context(&bed.config_text(|c| c));
-    let outcome = onboard::onboard(&ctx, &AccountId::parse(&id).unwrap(), Mode::Apply)
-        .await
-        .unwrap();
-    assert!(outcome.error().is_none(), "{outcome:?}");
-    if sso_role {
-        add_sso_role(bed, &id).await;
-    }
-    id
-}
-
-async fn add_sso_role(bed: &Bed, id: &str) {
-    aws_sdk_iam::Client::new(&bed.member(id).await)
-        .create_role()
-        .role_name(SSO_ROLE)
-        .path("/aws-reserved/sso.amazonaws.com/eu-west-1/")
-        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
-        .send()
-        .await
-        .unwrap();
-}
 
 fn creator(id: &str) -> String {
     format!("arn:aws:iam::{id}:role/OrganizationAccountAccessRole")
@@ -135,7 +108,7 @@ fn entries(
 #[tokio::test]
 async fn a_creating_cluster_is_requeued_until_active_then_onboarded() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
+    let id = bed.onboarded_account(true).await;
     let eks = bed.eks().await;
     eks.add_cluster(&id, REGION, "payments-prod", "API", 3, &creator(&id));
     // The sandbox gives up after 3 deliveries; a cluster takes longer.
@@ -178,7 +151,7 @@ async fn a_creating_cluster_is_requeued_until_active_then_onboarded() {
 #[tokio::test]
 async fn an_api_mode_cluster_gets_exactly_the_configured_entries_and_policies() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
+    let id = bed.onboarded_account(true).await;
     let eks = bed.eks().await;
     eks.add_cluster(
         &id,
@@ -304,7 +277,7 @@ async fn an_api_mode_cluster_gets_exactly_the_configured_entries_and_policies() 
 /// `CONFIG_MAP` cluster whose aws-auth is [`fixtures::foreign_aws_auth`]: the account id, the fakes, and
 /// that aws-auth as it was put there.
 async fn legacy_cluster(bed: &mut Bed) -> (String, Eks, Value) {
-    let id = onboarded_account(bed, true).await;
+    let id = bed.onboarded_account(true).await;
     let eks = bed.eks().await;
     eks.add_cluster(
         &id,
@@ -583,7 +556,7 @@ async fn twenty_concurrent_aws_auth_writers_lose_no_row_and_no_key() {
 #[tokio::test]
 async fn an_identity_center_role_is_waited_for_then_found_under_its_region_path() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, false).await;
+    let id = bed.onboarded_account(false).await;
     let eks = bed.eks().await;
     eks.add_cluster(&id, REGION, "payments-prod", "API", 0, &creator(&id));
     let ctx = bed.context(&bed.config_text(|c| c));
@@ -604,7 +577,7 @@ async fn an_identity_center_role_is_waited_for_then_found_under_its_region_path(
     let got = entries(&eks, &id, "payments-prod");
     assert_eq!(got.len(), 4, "the other grants are made meanwhile: {got:?}");
 
-    add_sso_role(&bed, &id).await;
+    bed.add_sso_role(&id).await;
     bed.proxy.clear_calls();
     let second = deliver_when_visible(&bed, &ctx).await.unwrap();
     assert!(second.batch_item_failures.is_empty());
@@ -622,7 +595,7 @@ async fn an_identity_center_role_is_waited_for_then_found_under_its_region_path(
 #[tokio::test]
 async fn a_config_map_cluster_can_be_moved_to_access_entries() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
+    let id = bed.onboarded_account(true).await;
     let eks = bed.eks().await;
     eks.add_cluster(
         &id,
@@ -675,7 +648,7 @@ async fn a_config_map_cluster_can_be_moved_to_access_entries() {
 #[tokio::test]
 async fn the_api_server_accepts_only_a_token_signed_for_its_own_cluster() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, false).await;
+    let id = bed.onboarded_account(false).await;
     let eks = bed.eks().await;
     eks.add_cluster(&id, REGION, "payments-prod", "API", 0, &creator(&id));
     eks.add_cluster(&id, REGION, "payments-dev", "API", 0, &creator(&id));
@@ -725,7 +698,7 @@ async fn the_api_server_accepts_only_a_token_signed_for_its_own_cluster() {
 #[tokio::test]
 async fn an_execution_role_the_cluster_does_not_admit_is_dead_lettered_with_the_fix() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, true).await;
+    let id = bed.onboarded_account(true).await;
     let eks = bed.eks().await;
     let someone = format!("arn:aws:iam::{id}:role/someone-else");
     eks.add_cluster(&id, REGION, "payments-legacy", "CONFIG_MAP", 0, &someone);
@@ -764,7 +737,7 @@ async fn an_execution_role_the_cluster_does_not_admit_is_dead_lettered_with_the_
 #[tokio::test]
 async fn deleted_clusters_are_reported_and_bad_events_dead_lettered() {
     let mut bed = Bed::new().await;
-    let id = onboarded_account(&mut bed, false).await;
+    let id = bed.onboarded_account(false).await;
     let eks = bed.eks().await;
     let ctx = bed.context(&bed.config_text(|c| c));
     bed.proxy.clear_calls();

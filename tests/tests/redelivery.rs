@@ -98,36 +98,34 @@ async fn every_sample_is_idempotent_under_redelivery(flow: Flow, files: &[&str])
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 }
 
+/// The account samples, delivered to the account onboarder.
+const ACCOUNT_SAMPLES: &[&str] = &[
+    "create-account-result-succeeded.json",
+    "sqs-create-account-result.json",
+    "control-tower-create-managed-account.json",
+    "create-account-result-failed.json",
+    "move-account.json",
+    "tag-resource.json",
+    "untag-resource.json",
+    "close-account.json",
+    "remove-account-from-organization.json",
+];
+
+/// The EKS samples, delivered to the cluster onboarder.
+const CLUSTER_SAMPLES: &[&str] = &[
+    "eks-create-cluster.json",
+    "sqs-eks-create-cluster.json",
+    "eks-delete-cluster.json",
+];
+
 #[tokio::test]
 async fn every_account_sample_is_idempotent_under_redelivery() {
-    every_sample_is_idempotent_under_redelivery(
-        Flow::Account,
-        &[
-            "create-account-result-succeeded.json",
-            "sqs-create-account-result.json",
-            "control-tower-create-managed-account.json",
-            "create-account-result-failed.json",
-            "move-account.json",
-            "tag-resource.json",
-            "untag-resource.json",
-            "close-account.json",
-            "remove-account-from-organization.json",
-        ],
-    )
-    .await;
+    every_sample_is_idempotent_under_redelivery(Flow::Account, ACCOUNT_SAMPLES).await;
 }
 
 #[tokio::test]
 async fn every_cluster_sample_is_idempotent_under_redelivery() {
-    every_sample_is_idempotent_under_redelivery(
-        Flow::ConfigMapCluster,
-        &[
-            "eks-create-cluster.json",
-            "sqs-eks-create-cluster.json",
-            "eks-delete-cluster.json",
-        ],
-    )
-    .await;
+    every_sample_is_idempotent_under_redelivery(Flow::ConfigMapCluster, CLUSTER_SAMPLES).await;
 }
 
 #[tokio::test]
@@ -141,20 +139,11 @@ async fn every_cluster_sample_is_idempotent_under_redelivery_to_an_access_entry_
 
 #[test]
 fn every_sample_is_covered() {
-    let mut covered = vec![
-        "create-account-result-succeeded.json",
-        "sqs-create-account-result.json",
-        "control-tower-create-managed-account.json",
-        "create-account-result-failed.json",
-        "move-account.json",
-        "tag-resource.json",
-        "untag-resource.json",
-        "close-account.json",
-        "remove-account-from-organization.json",
-        "eks-create-cluster.json",
-        "sqs-eks-create-cluster.json",
-        "eks-delete-cluster.json",
-    ];
+    let mut covered: Vec<&str> = ACCOUNT_SAMPLES
+        .iter()
+        .chain(CLUSTER_SAMPLES)
+        .copied()
+        .collect();
     covered.sort();
     let mut samples: Vec<String> = std::fs::read_dir(autofed_tests::root().join("events"))
         .unwrap()

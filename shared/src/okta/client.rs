@@ -546,7 +546,7 @@ fn client_assertion(app: &ServiceApp, token_url: &str) -> Result<Secret, String>
 }
 
 /// A path with its ids replaced by `{id}`, so that call counts group by operation.
-fn operation_path(path: &str) -> String {
+pub fn operation_path(path: &str) -> String {
     path.split('/')
         .map(|seg| {
             let id_like = seg.len() >= 15 && seg.bytes().all(|b| b.is_ascii_alphanumeric());

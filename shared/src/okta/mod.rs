@@ -9,4 +9,6 @@ pub mod desired;
 pub mod observe;
 pub mod plan;
 
-pub use client::{Client, Credentials, OktaError, Retries, SCOPES, Secret, ServiceApp};
+pub use client::{
+    Client, Credentials, OktaError, Retries, SCOPES, Secret, ServiceApp, operation_path,
+};
