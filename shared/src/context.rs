@@ -52,8 +52,9 @@ pub struct Context {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// Okta, when configured (see [`Context::connect_okta`]).
     pub okta: Option<okta::Client>,
-    /// The Identity Center instance, discovered on first use.
-    pub instance: OnceCell<sso::Instance>,
+    /// What is known of Identity Center (its instance, permission sets, principals), learned on
+    /// first use and shared by the instance's invocations.
+    pub discovery: sso::Discovery,
     /// The function's own account (the management account), learned on first use.
     own_account: OnceCell<String>,
 }
@@ -124,7 +125,7 @@ impl Context {
             aws,
             queues,
             metadata,
-            instance: OnceCell::new(),
+            discovery: sso::Discovery::default(),
             own_account: OnceCell::new(),
         })
     }
@@ -155,7 +156,7 @@ impl Context {
             admin: &self.sso_admin,
             store: &self.identity_store,
             config: &self.config.identity_center,
-            instance: &self.instance,
+            discovery: &self.discovery,
         }
     }
 }

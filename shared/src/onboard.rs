@@ -8,10 +8,12 @@ use crate::{
     Context,
     apply::{self, Clients},
     aws::{clients, org, sts},
-    calls, desired,
+    calls,
+    desired::{self, Desired},
     error::{Error, Result},
     ids::AccountId,
-    observe, okta,
+    observe::{self, Observed},
+    okta::{self, observe::OktaObserved},
     plan::{self, Action, Op},
     report::{Mode, Report, Status},
     target::Account,
@@ -80,19 +82,22 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
     )
     .await?;
     let iam = clients::iam(&session);
-    let mut plan = read_and_plan(ctx, &account, &iam).await?;
+    let (mut desired, mut observed) = read(ctx, &account, &iam).await?;
+    let mut plan = plan::plan(&desired, &observed, ctx.config.adopt);
     let mut actions = Vec::new();
     let mut statuses = Vec::new();
     if mode == Mode::Apply && plan.iter().any(creates_app) {
         // The account's SAML provider takes the Okta app's metadata, which exists only once
-        // the app does: the app is created first, then everything is read and planned again.
+        // the app does: the app is created first, then Okta is read again and all is planned
+        // again. Nothing in AWS was written, so its reads stand.
         let (first, _): (Vec<Action>, Vec<Action>) = plan.into_iter().partition(creates_app);
         let done = apply::apply(&clients(ctx, Some(&iam)), account_id.as_str(), &first).await;
         let ok = done.iter().all(|s| *s == Status::Applied);
         actions.extend(first);
         statuses.extend(done);
         plan = if ok {
-            read_and_plan(ctx, &account, &iam).await?
+            observed.okta = read_okta(ctx, &mut desired).await?;
+            plan::plan(&desired, &observed, ctx.config.adopt)
         } else {
             Vec::new()
         };
@@ -130,19 +135,34 @@ fn creates_app(action: &Action) -> bool {
     matches!(&action.op, Some(Op::Okta(op)) if op.creates_app())
 }
 
-/// Desired state, observation (Okta first: its app supplies the SAML metadata, and a bad
-/// token stops the run before any write), and the plan.
-async fn read_and_plan(
+/// Desired state and observation: Okta first (its app supplies the SAML metadata, and a bad
+/// token stops the run before any write), then the account and Identity Center.
+async fn read(
     ctx: &Context,
     account: &Account,
     iam: &aws_sdk_iam::Client,
-) -> Result<Vec<Action>> {
+) -> Result<(Desired, Observed)> {
     let metadata: Arc<str> = match &ctx.metadata {
         Some(source) => source.get().await?,
         // Replaced by the app's metadata below; empty only while the app does not exist.
         None => Arc::from(""),
     };
     let mut desired = desired::for_account(&ctx.config, account, ctx.partition, metadata);
+    let okta = read_okta(ctx, &mut desired).await?;
+    let observed = observe::observe(
+        iam,
+        &ctx.identity_center(),
+        &desired,
+        okta,
+        ctx.config.adopt,
+    )
+    .await?;
+    Ok((desired, observed))
+}
+
+/// What autofed keeps in Okta for the account, when configured; the provider's desired
+/// metadata becomes the account's app's, once the app exists.
+async fn read_okta(ctx: &Context, desired: &mut Desired) -> Result<Option<OktaObserved>> {
     let okta = match (&ctx.okta, &desired.okta) {
         (Some(client), Some(d)) => {
             Some(okta::observe::observe(client, d, desired.okta_push_app.as_deref()).await?)
@@ -152,15 +172,7 @@ async fn read_and_plan(
     if let Some(doc) = okta.as_ref().and_then(|o| o.metadata.as_deref()) {
         desired.provider.metadata = Arc::from(doc);
     }
-    let observed = observe::observe(
-        iam,
-        &ctx.identity_center(),
-        &desired,
-        okta,
-        ctx.config.adopt,
-    )
-    .await?;
-    Ok(plan::plan(&desired, &observed, ctx.config.adopt))
+    Ok(okta)
 }
 
 fn clients<'a>(ctx: &'a Context, iam: Option<&'a aws_sdk_iam::Client>) -> Clients<'a> {
@@ -169,7 +181,10 @@ fn clients<'a>(ctx: &'a Context, iam: Option<&'a aws_sdk_iam::Client>) -> Client
         sso_admin: &ctx.sso_admin,
         identity_store: &ctx.identity_store,
         okta: ctx.okta.as_ref(),
-        identity_store_id: ctx.instance.get().map(|i| i.identity_store_id.clone()),
+        identity_store_id: ctx
+            .discovery
+            .instance()
+            .map(|i| i.identity_store_id.clone()),
         assignment_timeout: Duration::from_secs(ctx.config.retry.assignment_timeout_seconds),
         max_in_flight: ctx.config.identity_center.max_in_flight,
     }

@@ -2,7 +2,8 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    time::Duration,
+    sync::Mutex,
+    time::{Duration, Instant},
 };
 
 use aws_sdk_identitystore::types::{AlternateIdentifier, UniqueAttribute};
@@ -32,7 +33,53 @@ pub struct Instance {
     pub identity_store_id: String,
 }
 
-/// The clients and the instance, borrowed from the context for one run.
+/// How long a discovered name (a permission set's ARN, a principal's id) is trusted before it
+/// is looked up again. Names are renamed or recreated rarely, and a stale id fails its write
+/// cleanly (the message is retried and looks again once this has passed); looking them up on
+/// every onboarding would spend Identity Center's 20 TPS on reads that never change.
+pub const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+/// What discovery learns about Identity Center, kept for a function instance's life: the
+/// instance, and (for [`DISCOVERY_TTL`]) permission set ARNs by name and the ids of principals
+/// that exist. Principals not found are never kept: a group Okta has not pushed yet is looked
+/// up again on the next delivery.
+#[derive(Default)]
+pub struct Discovery {
+    instance: OnceCell<Instance>,
+    names: Mutex<Names>,
+}
+
+#[derive(Default)]
+struct Names {
+    permission_sets: BTreeMap<String, (String, Instant)>,
+    principals: BTreeMap<Principal, (String, Instant)>,
+}
+
+/// The value kept for `key`, unless older than [`DISCOVERY_TTL`].
+fn fresh<K, Q, V>(map: &BTreeMap<K, (V, Instant)>, key: &Q) -> Option<V>
+where
+    K: Ord + std::borrow::Borrow<Q>,
+    Q: Ord + ?Sized,
+    V: Clone,
+{
+    map.get(key)
+        .filter(|(_, at)| at.elapsed() < DISCOVERY_TTL)
+        .map(|(v, _)| v.clone())
+}
+
+impl Discovery {
+    /// The instance, once discovered.
+    pub fn instance(&self) -> Option<&Instance> {
+        self.instance.get()
+    }
+
+    fn names(&self) -> std::sync::MutexGuard<'_, Names> {
+        // A panic while holding the lock cannot leave the maps inconsistent (one insert).
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The clients and what is known of Identity Center, borrowed from the context for one run.
 pub struct IdentityCenter<'a> {
     /// SSO admin client.
     pub admin: &'a aws_sdk_ssoadmin::Client,
@@ -40,14 +87,15 @@ pub struct IdentityCenter<'a> {
     pub store: &'a aws_sdk_identitystore::Client,
     /// Configuration.
     pub config: &'a IdentityCenterConfig,
-    /// The instance, discovered once per function instance.
-    pub instance: &'a OnceCell<Instance>,
+    /// What is known already, shared by the function instance's invocations.
+    pub discovery: &'a Discovery,
 }
 
 impl IdentityCenter<'_> {
     /// The instance: configured, or the organization's only one.
     pub async fn instance(&self) -> Result<&Instance> {
-        self.instance
+        self.discovery
+            .instance
             .get_or_try_init(|| async {
                 if let (Some(arn), Some(id)) = (&self.config.instance_arn, &self.config.identity_store_id) {
                     return Ok(Instance { arn: arn.clone(), identity_store_id: id.clone() });
@@ -88,8 +136,7 @@ impl IdentityCenter<'_> {
         let mut principals: BTreeMap<&Principal, Option<String>> = BTreeMap::new();
         for spec in specs {
             if !principals.contains_key(&spec.principal) {
-                let id =
-                    principal_id(self.store, &instance.identity_store_id, &spec.principal).await?;
+                let id = self.principal(instance, &spec.principal).await?;
                 principals.insert(&spec.principal, id);
             }
         }
@@ -147,12 +194,43 @@ impl IdentityCenter<'_> {
         Ok(out)
     }
 
-    /// Permission set ARNs by name, for the names wanted. Listing stops once all are found.
+    /// A principal's id, from what is known or from the identity store.
+    async fn principal(
+        &self,
+        instance: &Instance,
+        principal: &Principal,
+    ) -> Result<Option<String>> {
+        if let Some(id) = fresh(&self.discovery.names().principals, principal) {
+            return Ok(Some(id));
+        }
+        let id = principal_id(self.store, &instance.identity_store_id, principal).await?;
+        if let Some(id) = &id {
+            let mut names = self.discovery.names();
+            names
+                .principals
+                .insert(principal.clone(), (id.clone(), Instant::now()));
+        }
+        Ok(id)
+    }
+
+    /// Permission set ARNs by name, for the names wanted: from what is known when every one is,
+    /// otherwise by listing and describing, which stops once all are found. Every set described
+    /// is remembered, wanted or not.
     async fn permission_sets(
         &self,
         instance: &Instance,
         wanted: &BTreeSet<&str>,
     ) -> Result<BTreeMap<String, String>> {
+        {
+            let names = self.discovery.names();
+            let known: BTreeMap<String, String> = wanted
+                .iter()
+                .filter_map(|w| Some((w.to_string(), fresh(&names.permission_sets, *w)?)))
+                .collect();
+            if known.len() == wanted.len() {
+                return Ok(known);
+            }
+        }
         let arns: Vec<String> = self
             .admin
             .list_permission_sets()
@@ -176,10 +254,14 @@ impl IdentityCenter<'_> {
                 .send()
                 .await
                 .map_err(|e| Error::aws("sso-admin", "DescribePermissionSet", e))?;
-            if let Some(name) = out.permission_set.and_then(|p| p.name)
-                && wanted.contains(name.as_str())
-            {
-                found.insert(name, arn);
+            if let Some(name) = out.permission_set.and_then(|p| p.name) {
+                let mut names = self.discovery.names();
+                names
+                    .permission_sets
+                    .insert(name.clone(), (arn.clone(), Instant::now()));
+                if wanted.contains(name.as_str()) {
+                    found.insert(name, arn);
+                }
             }
         }
         Ok(found)
@@ -213,23 +295,41 @@ impl IdentityCenter<'_> {
 
 /// Creates an assignment and polls its status until it succeeds, fails, or `timeout` passes.
 /// The caller bounds how many run at once (`identity_center.max_in_flight`, at most
-/// [`MAX_IN_FLIGHT`]).
+/// [`MAX_IN_FLIGHT`]); other instances may have creations in flight too, and Identity Center
+/// refuses one past its limit with `ConflictException`, which its documentation says to retry
+/// with backoff (the SDK's retry does not): that is done here, within `timeout`.
 pub async fn create_assignment(
     admin: &aws_sdk_ssoadmin::Client,
     target: &AssignmentTarget,
     timeout: Duration,
 ) -> Result<()> {
-    let out = admin
-        .create_account_assignment()
-        .instance_arn(&target.instance_arn)
-        .target_id(&target.account_id)
-        .target_type(TargetType::AwsAccount)
-        .permission_set_arn(&target.permission_set_arn)
-        .principal_type(PrincipalType::from(target.principal_type.as_str()))
-        .principal_id(&target.principal_id)
-        .send()
-        .await
-        .map_err(|e| Error::aws("sso-admin", "CreateAccountAssignment", e))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut delay = Duration::from_millis(250);
+    let out = loop {
+        let sent = admin
+            .create_account_assignment()
+            .instance_arn(&target.instance_arn)
+            .target_id(&target.account_id)
+            .target_type(TargetType::AwsAccount)
+            .permission_set_arn(&target.permission_set_arn)
+            .principal_type(PrincipalType::from(target.principal_type.as_str()))
+            .principal_id(&target.principal_id)
+            .send()
+            .await;
+        match sent {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conflict_exception())
+                    && tokio::time::Instant::now() + delay < deadline =>
+            {
+                tokio::time::sleep(jitter(delay)).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            sent => {
+                break sent.map_err(|e| Error::aws("sso-admin", "CreateAccountAssignment", e))?;
+            }
+        }
+    };
     settle(
         out.account_assignment_creation_status,
         timeout,
@@ -345,6 +445,14 @@ where
             .await?
             .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
     }
+}
+
+/// `delay` scaled by a factor in [0.5, 1.5), so that instances refused at once do not all
+/// come back at once.
+fn jitter(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let unit = (RandomState::new().hash_one(std::time::SystemTime::now()) % 1000) as f64 / 1000.0;
+    delay.mul_f64(0.5 + unit)
 }
 
 /// The identity store id of a group (by display name) or user (by user name), if it exists.
