@@ -30,8 +30,9 @@ pub struct Clients<'a> {
     pub identity_store_id: Option<String>,
     /// How long to poll one assignment creation.
     pub assignment_timeout: Duration,
-    /// Assignment creations in flight at once.
-    pub max_in_flight: usize,
+    /// Assignment creations and deletions in flight at once in this function instance, over
+    /// all the accounts it works on at once (`identity_center.max_in_flight` permits).
+    pub assignment_slots: &'a tokio::sync::Semaphore,
 }
 
 /// Applies `actions` and returns a status for each. Conflicts and manual steps are skipped;
@@ -93,6 +94,11 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
     }
     let done: Vec<(usize, Result<(), Error>)> = stream::iter(assignments)
         .map(|(i, how, target)| async move {
+            let _slot = clients
+                .assignment_slots
+                .acquire()
+                .await
+                .expect("the context's semaphore is never closed");
             let res = match how {
                 Assignment::Create(pushed) => assign(clients, account_id, pushed, target).await,
                 Assignment::Delete => {
@@ -102,7 +108,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
             };
             (i, res)
         })
-        .buffer_unordered(clients.max_in_flight)
+        .buffer_unordered(sso::MAX_IN_FLIGHT)
         .collect()
         .await;
     for (i, res) in done {

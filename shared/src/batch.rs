@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::{StreamExt, stream};
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::{
@@ -31,13 +32,18 @@ enum Work {
     Clusters,
 }
 
+/// How many records of a batch are worked on at once: SQS's largest batch.
+pub const RECORD_CONCURRENCY: usize = 10;
+
 /// Handles a batch of organization events; the response names the records the queue should
 /// deliver again.
 ///
-/// Records are worked on one after another. A record is started only while at least
-/// `retry.assignment_timeout_seconds` plus a minute remain before `deadline` (the invocation's,
-/// from Lambda): the rest are handed back at once, so a long batch never runs into the
-/// function's timeout, which would fail the whole batch with no partial response.
+/// The records of a batch are worked on at once (up to [`RECORD_CONCURRENCY`]): an account's
+/// onboarding mostly waits on calls, and Identity Center's limits are kept by the context's
+/// assignment permits, not by working one account at a time. A record is started only while at
+/// least `retry.assignment_timeout_seconds` plus a minute remain before `deadline` (the
+/// invocation's, from Lambda): the rest are handed back at once, so a long batch never runs
+/// into the function's timeout, which would fail the whole batch with no partial response.
 pub async fn handle(
     ctx: &Context,
     event: SqsEvent,
@@ -63,21 +69,26 @@ async fn handle_batch(
     kind: Work,
 ) -> SqsBatchResponse {
     let reserve = Duration::from_secs(ctx.config.retry.assignment_timeout_seconds + 60);
+    let done: Vec<(String, bool)> = stream::iter(&event.records)
+        .map(|record| async move {
+            let message_id = record.message_id.clone().unwrap_or_default();
+            let span = info_span!("message", message_id = %message_id);
+            let out_of_time = deadline
+                .is_some_and(|d| d.duration_since(SystemTime::now()).unwrap_or_default() < reserve);
+            let done = if out_of_time {
+                defer(ctx, record).instrument(span).await;
+                false
+            } else {
+                handle_record(ctx, record, kind).instrument(span).await
+            };
+            (message_id, done)
+        })
+        .buffered(RECORD_CONCURRENCY)
+        .collect()
+        .await;
     let mut response = SqsBatchResponse::default();
-    for record in &event.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        let span = info_span!("message", message_id = %message_id);
-        let out_of_time = deadline
-            .is_some_and(|d| d.duration_since(SystemTime::now()).unwrap_or_default() < reserve);
-        let done = if out_of_time {
-            defer(ctx, record).instrument(span).await;
-            false
-        } else {
-            handle_record(ctx, record, kind).instrument(span).await
-        };
-        if !done {
-            response.add_failure(message_id);
-        }
+    for (message_id, _) in done.into_iter().filter(|(_, done)| !done) {
+        response.add_failure(message_id);
     }
     response
 }

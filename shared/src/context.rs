@@ -55,6 +55,9 @@ pub struct Context {
     /// What is known of Identity Center (its instance, permission sets, principals), learned on
     /// first use and shared by the instance's invocations.
     pub discovery: sso::Discovery,
+    /// Permits for Identity Center assignment operations in flight in this instance
+    /// (`identity_center.max_in_flight`), shared by the records it works on at once.
+    pub assignment_slots: tokio::sync::Semaphore,
     /// The function's own account (the management account), learned on first use.
     own_account: OnceCell<String>,
 }
@@ -113,6 +116,7 @@ impl Context {
             .timeout_config(config.retry.aws_timeouts())
             .build();
         Ok(Self {
+            assignment_slots: tokio::sync::Semaphore::new(config.identity_center.max_in_flight),
             organizations: clients::organizations(&aws),
             sts: clients::sts(&aws),
             sso_admin: clients::sso_admin(&aws),

@@ -186,7 +186,7 @@ fn clients<'a>(ctx: &'a Context, iam: Option<&'a aws_sdk_iam::Client>) -> Client
             .instance()
             .map(|i| i.identity_store_id.clone()),
         assignment_timeout: Duration::from_secs(ctx.config.retry.assignment_timeout_seconds),
-        max_in_flight: ctx.config.identity_center.max_in_flight,
+        assignment_slots: &ctx.assignment_slots,
     }
 }
 

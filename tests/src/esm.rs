@@ -62,10 +62,15 @@ impl Queue {
 
     /// Receives up to 10 messages as the raw SQS messages (for assertions).
     pub async fn receive_raw(&self) -> Vec<aws_sdk_sqs::types::Message> {
+        self.receive_up_to(10).await
+    }
+
+    /// Receives up to `max` (1 to 10) messages.
+    async fn receive_up_to(&self, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
         self.sqs
             .receive_message()
             .queue_url(&self.url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(max)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()
@@ -89,10 +94,10 @@ impl Queue {
         .expect("an SqsEvent")
     }
 
-    /// Receives a batch and builds the event Lambda would deliver; `None` if the queue has no
-    /// visible message.
-    pub async fn receive_event(&self) -> Option<SqsEvent> {
-        let messages = self.receive_raw().await;
+    /// Receives a batch of up to `max` messages and builds the event Lambda would deliver;
+    /// `None` if the queue has no visible message.
+    pub async fn receive_event(&self, max: i32) -> Option<SqsEvent> {
+        let messages = self.receive_up_to(max).await;
         if messages.is_empty() {
             return None;
         }
@@ -130,7 +135,21 @@ impl Queue {
         F: FnOnce(SqsEvent) -> Fut,
         Fut: Future<Output = SqsBatchResponse>,
     {
-        let event = self.receive_event().await?;
+        self.deliver_up_to(10, function).await
+    }
+
+    /// [`Queue::deliver`] with batches of at most `batch_size` messages (an event source
+    /// mapping's `BatchSize`).
+    pub async fn deliver_up_to<F, Fut>(
+        &self,
+        batch_size: i32,
+        function: F,
+    ) -> Option<SqsBatchResponse>
+    where
+        F: FnOnce(SqsEvent) -> Fut,
+        Fut: Future<Output = SqsBatchResponse>,
+    {
+        let event = self.receive_event(batch_size).await?;
         let handles: Vec<(String, String)> = event
             .records
             .iter()

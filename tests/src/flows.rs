@@ -115,6 +115,11 @@ impl World {
         world
     }
 
+    /// The Okta org of the account flow.
+    pub fn okta(&self) -> Option<&OktaOrg> {
+        self.okta.as_ref()
+    }
+
     /// A context built as the function builds it at init.
     pub async fn context(&self) -> Context {
         self.try_context().await.expect("the function's init")

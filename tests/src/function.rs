@@ -21,7 +21,12 @@ pub fn target_dir() -> PathBuf {
 
 /// The debug build of a function binary; `tests/run.sh` builds it before the tests run.
 pub fn binary(name: &str) -> PathBuf {
-    let path = target_dir().join("debug").join(name);
+    binary_of("debug", name)
+}
+
+/// A binary of the build profile `profile` (`debug`, `release`).
+pub fn binary_of(profile: &str, name: &str) -> PathBuf {
+    let path = target_dir().join(profile).join(name);
     assert!(
         path.exists(),
         "{} is missing: build it first (`cargo build --workspace --bins`, which tests/run.sh does)",
@@ -88,6 +93,17 @@ impl FunctionProcess {
             }
         });
         FunctionProcess { child, lines }
+    }
+
+    /// The process's peak resident set so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the function is running");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/<pid>/status")
     }
 
     /// Waits up to `timeout` for the process to exit; its status, if it did.

@@ -12,6 +12,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod flows;
 pub mod function;
+pub mod ic_limits;
 pub mod kubernetes;
 pub mod moto;
 pub mod okta;

@@ -59,6 +59,43 @@ struct Data {
     throttle: usize,
     server_errors: usize,
     exchanges: Vec<Exchange>,
+    rate: Option<RateLimit>,
+}
+
+/// Okta's rate limit as the fake enforces it: `per_minute` requests per endpoint (its path,
+/// ids generalized, whatever the method) in fixed one-minute windows, past which it answers
+/// `429 E0000047` with `X-Rate-Limit-Reset` at the window's end.
+struct RateLimit {
+    per_minute: usize,
+    /// Per endpoint: the window's end (epoch seconds) and the requests in it.
+    windows: BTreeMap<String, (u64, usize)>,
+    refused: usize,
+    peak: BTreeMap<String, usize>,
+}
+
+impl RateLimit {
+    /// Counts a request to `endpoint`; the window's end if it is over the limit.
+    fn over(&mut self, endpoint: &str) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs();
+        let window = self
+            .windows
+            .entry(endpoint.to_string())
+            .or_insert((now + 60, 0));
+        if window.0 <= now {
+            *window = (now + 60, 0);
+        }
+        if window.1 >= self.per_minute {
+            self.refused += 1;
+            return Some(window.0);
+        }
+        window.1 += 1;
+        let peak = self.peak.entry(endpoint.to_string()).or_default();
+        *peak = (*peak).max(window.1);
+        None
+    }
 }
 
 struct OktaState {
@@ -127,6 +164,26 @@ impl OktaFake {
     /// Answers the next `n` requests with `429 E0000047`.
     pub fn throttle(&self, n: usize) {
         self.state.data.lock().unwrap().throttle = n;
+    }
+
+    /// Enforces Okta's rate limit from now on: `per_minute` requests per endpoint.
+    pub fn rate_limit(&self, per_minute: usize) {
+        self.state.data.lock().unwrap().rate = Some(RateLimit {
+            per_minute,
+            windows: BTreeMap::new(),
+            refused: 0,
+            peak: BTreeMap::new(),
+        });
+    }
+
+    /// What the rate limit did: requests refused, and the most admitted in one window, per
+    /// endpoint.
+    pub fn rate_limit_stats(&self) -> (usize, BTreeMap<String, usize>) {
+        let data = self.state.data.lock().unwrap();
+        data.rate
+            .as_ref()
+            .map(|r| (r.refused, r.peak.clone()))
+            .unwrap_or_default()
     }
 
     /// Answers the next `n` requests with `500`.
@@ -449,17 +506,25 @@ async fn handle(State(state): State<Arc<OktaState>>, req: Request) -> Response {
         .status(status)
         .header("content-type", content_type);
     if status == StatusCode::TOO_MANY_REQUESTS {
-        let reset = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .expect("clock")
-            .as_secs()
-            + 1;
+        // The rate limit's window end rides in `link` (see `answer`); other 429s end in 1 s.
+        let reset = link
+            .iter()
+            .find_map(|l| l.strip_prefix("reset:"))
+            .map(str::to_string)
+            .unwrap_or_else(|| {
+                (SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .expect("clock")
+                    .as_secs()
+                    + 1)
+                .to_string()
+            });
         out = out
             .header("x-rate-limit-limit", "600")
             .header("x-rate-limit-remaining", "0")
-            .header("x-rate-limit-reset", reset.to_string());
+            .header("x-rate-limit-reset", reset);
     }
-    for l in link {
+    for l in link.iter().filter(|l| !l.starts_with("reset:")) {
         out = out.header("link", l);
     }
     let body = match &response {
@@ -534,6 +599,21 @@ fn answer(
             "Invalid token provided",
             vec![],
         ));
+    }
+    let endpoint = faults::okta_call("", path);
+    if let Some(reset) = data.rate.as_mut().and_then(|r| r.over(endpoint.trim())) {
+        let (status, body) = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "E0000047",
+            "API call exceeded rate limit due to too many requests.",
+            vec![],
+        );
+        return (
+            status,
+            "application/json",
+            body,
+            vec![format!("reset:{reset}")],
+        );
     }
     if fault == Some(Kind::Throttle) || data.throttle > 0 {
         data.throttle = data.throttle.saturating_sub(usize::from(fault.is_none()));

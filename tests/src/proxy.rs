@@ -17,7 +17,10 @@ use axum::{
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::faults::{self, Faults, Kind, Service, Site};
+use crate::{
+    faults::{self, Faults, Kind, Service, Site},
+    ic_limits::{self, Admission},
+};
 
 /// An injected fault: the next `times` calls of `operation` get this answer instead of moto's.
 #[derive(Debug, Clone)]
@@ -122,6 +125,7 @@ struct ProxyState {
     http: reqwest::Client,
     shared: Mutex<Shared>,
     faults: Arc<Faults>,
+    identity_center: ic_limits::Enforcer,
 }
 
 /// A running proxy; stopped when dropped.
@@ -143,6 +147,7 @@ impl Proxy {
             http: reqwest::Client::new(),
             shared: Mutex::new(Shared::default()),
             faults: Faults::new(),
+            identity_center: ic_limits::Enforcer::default(),
         });
         let app = Router::new().fallback(forward).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
@@ -198,6 +203,17 @@ impl Proxy {
             .get(operation)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Enforces Identity Center's limits on its admin API from now on (`None`: no more), with
+    /// fresh figures.
+    pub fn limit_identity_center(&self, limits: Option<ic_limits::Limits>) {
+        self.state.identity_center.set(limits);
+    }
+
+    /// What Identity Center's limits did since they were set.
+    pub fn identity_center_stats(&self) -> ic_limits::Stats {
+        self.state.identity_center.stats()
     }
 
     /// Removes every fault.
@@ -322,7 +338,20 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         Some(kind) => injected(kind, protocol),
         None => {
             let upstream = routed.unwrap_or_else(|| state.upstream.clone());
-            let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
+            let admission = if service == "sso" {
+                state.identity_center.admit(&op)
+            } else {
+                Admission::Forward
+            };
+            let response = match admission {
+                Admission::Refuse(code, message) => aws_error(400, code, message, protocol),
+                Admission::Forward if service == "sso" => {
+                    let request = body.clone();
+                    let response = answer(&state, &upstream, parts, body, fault, rewrite).await;
+                    limited(&state.identity_center, &op, &request, response).await
+                }
+                Admission::Forward => answer(&state, &upstream, parts, body, fault, rewrite).await,
+            };
             if write {
                 let status = response.status().as_u16();
                 state
@@ -342,6 +371,27 @@ async fn forward(State(state): State<Arc<ProxyState>>, req: Request) -> Response
         .entry(op)
         .or_default() -= 1;
     response
+}
+
+/// Moto's answer to an Identity Center call, as the limits make it (see
+/// [`ic_limits::Enforcer::answered`]).
+async fn limited(
+    limits: &ic_limits::Enforcer,
+    operation: &str,
+    request: &[u8],
+    response: Response,
+) -> Response {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
+    let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    limits.answered(operation, request, &mut answer);
+    parts.headers.remove("content-length");
+    Response::from_parts(parts, Body::from(answer.to_string()))
 }
 
 /// The service a SigV4 request is signed for (`Credential=AKID/date/region/SERVICE/...`).
@@ -458,15 +508,22 @@ enum Protocol {
 
 /// An injected throttling or server error, as the service would encode it.
 fn injected(kind: Kind, protocol: Protocol) -> Response {
-    let (status, code, message) = match (kind, protocol) {
-        (Kind::Throttle, Protocol::Query) => (400, "Throttling", "Rate exceeded"),
-        (Kind::Throttle, _) => (400, "ThrottlingException", "Rate exceeded"),
-        _ => (
+    match (kind, protocol) {
+        (Kind::Throttle, Protocol::Query) => {
+            aws_error(400, "Throttling", "Rate exceeded", protocol)
+        }
+        (Kind::Throttle, _) => aws_error(400, "ThrottlingException", "Rate exceeded", protocol),
+        _ => aws_error(
             500,
             "InternalFailure",
             "We encountered an internal error. Please try again.",
+            protocol,
         ),
-    };
+    }
+}
+
+/// An AWS error answer in `protocol`'s format.
+fn aws_error(status: u16, code: &str, message: &str, protocol: Protocol) -> Response {
     let (content_type, body) = match protocol {
         Protocol::Query => (
             "text/xml",

@@ -33,6 +33,8 @@ struct RtState {
     next: Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
+    /// When the function first asked for an invocation: the end of its init.
+    first_poll: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// A running Runtime API endpoint; stopped when dropped.
@@ -54,6 +56,7 @@ impl RuntimeApi {
             next: Mutex::new(rx),
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
+            first_poll: std::sync::OnceLock::new(),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -99,6 +102,21 @@ impl RuntimeApi {
         }
     }
 
+    /// Waits up to `timeout` for the function's first `invocation/next`, which it sends once
+    /// its init is done; the instant it arrived.
+    pub async fn first_poll(&self, timeout: Duration) -> Option<std::time::Instant> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(at) = self.state.first_poll.get() {
+                return Some(*at);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
     /// The init error the function reported, if any.
     pub async fn init_error(&self) -> Option<Value> {
         self.state.init_error.lock().await.clone()
@@ -112,6 +130,7 @@ impl Drop for RuntimeApi {
 }
 
 async fn next(State(state): State<Arc<RtState>>) -> Response {
+    let _first = state.first_poll.set(std::time::Instant::now());
     let Some((id, event)) = state.next.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };

@@ -13,10 +13,20 @@ use autofed::{
     plan::ActionKind,
     report::{Mode, Report},
 };
-use autofed_tests::flows::{Flow, REGION, Subject, World};
-use serde_json::json;
+use autofed_tests::{
+    esm::Queue,
+    flows::{Flow, REGION, Subject, World},
+    function::{FunctionProcess, binary_of},
+    runtime_api::RuntimeApi,
+};
+use serde_json::{Value, json};
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
-async fn plan(world: &World, s: &Subject) -> Report {
+/// The changes a plan of `s` shows (manual steps are not changes), on a context of its own.
+async fn changes(world: &World, s: &Subject) -> usize {
     let ctx = world.context().await;
     let account = AccountId::parse(&s.account).unwrap();
     let outcome = match world.flow {
@@ -30,59 +40,84 @@ async fn plan(world: &World, s: &Subject) -> Report {
             autofed::cluster::onboard::onboard(&ctx, &cluster, Mode::Plan).await
         }
     };
-    match outcome.unwrap() {
+    let planned: Report = match outcome.unwrap() {
         Outcome::Reconciled(r) => *r,
         other => panic!("not reconciled: {other:?}"),
-    }
+    };
+    planned
+        .actions
+        .iter()
+        .filter(|a| a.kind != ActionKind::Manual)
+        .count()
 }
 
+/// One onboarding's counts: the subject's first delivery and a rerun, on `ctx`.
+async fn measure(world: &World, ctx: &autofed::Context, s: &Subject, changes: usize) -> Value {
+    let faults = &world.bed.proxy.faults;
+    let flow = world.flow;
+    faults.clear_seen();
+    let first = world.deliver(ctx, s, 1).await;
+    assert!(first.batch_item_failures.is_empty(), "{flow:?}: {first:?}");
+    let calls = faults.calls();
+    let writes = faults.writes().len();
+    let reads = calls.len() - writes;
+    let mut by_call: BTreeMap<String, usize> = BTreeMap::new();
+    for site in &calls {
+        *by_call.entry(site.to_string()).or_default() += 1;
+    }
+
+    faults.clear_seen();
+    let again = world.deliver(ctx, s, 2).await;
+    assert!(again.batch_item_failures.is_empty());
+    let rerun_writes = faults.writes().len();
+    let rerun_reads = faults.calls().len() - rerun_writes;
+
+    let per_change = writes as f64 / changes as f64;
+    let reads_per_write = reads as f64 / writes as f64;
+    // aws-auth rows are changes of one object, written in one PUT: fewer calls than changes
+    // there.
+    assert!(
+        per_change <= 1.0,
+        "{flow:?}: {writes} writes for {changes} changes"
+    );
+    assert_eq!(rerun_writes, 0, "{flow:?}: a rerun wrote");
+    json!({
+        "changes_planned": changes,
+        "write_calls": writes,
+        "read_calls": reads,
+        "writes_per_change": per_change,
+        "reads_per_write": (reads_per_write * 100.0).round() / 100.0,
+        "rerun_write_calls": rerun_writes,
+        "rerun_read_calls": rerun_reads,
+        "calls": by_call,
+    })
+}
+
+/// Each flow twice: on a new function instance (its first invocation discovers Identity
+/// Center), and on the same instance for a second subject, as a warm Lambda instance works
+/// through a queue.
 #[tokio::test]
 async fn writes_per_change_reads_per_write_and_rerun_writes() {
     let mut rows = Vec::new();
     for flow in [Flow::Account, Flow::ApiCluster, Flow::ConfigMapCluster] {
         let mut world = World::new(flow).await;
-        let faults = world.bed.proxy.faults.clone();
         let s = world.subject().await;
-        let planned = plan(&world, &s).await;
-        let changes = planned
-            .actions
-            .iter()
-            .filter(|a| a.kind != ActionKind::Manual)
-            .count();
-
+        let changes = changes(&world, &s).await;
         let ctx = world.context().await;
-        faults.clear_seen();
-        let first = world.deliver(&ctx, &s, 1).await;
-        assert!(first.batch_item_failures.is_empty(), "{flow:?}: {first:?}");
-        let calls = faults.calls().len();
-        let writes = faults.writes().len();
-        let reads = calls - writes;
-
-        faults.clear_seen();
-        let again = world.deliver(&ctx, &s, 2).await;
-        assert!(again.batch_item_failures.is_empty());
-        let rerun_writes = faults.writes().len();
-        let rerun_reads = faults.calls().len() - rerun_writes;
-
-        let per_change = writes as f64 / changes as f64;
-        let reads_per_write = reads as f64 / writes as f64;
-        // aws-auth rows are changes of one object, written in one PUT: fewer calls than
-        // changes there.
-        assert!(
-            per_change <= 1.0,
-            "{flow:?}: {writes} writes for {changes} changes"
+        let cold = measure(&world, &ctx, &s, changes).await;
+        let s = world.subject().await;
+        let warm = measure(&world, &ctx, &s, changes).await;
+        if flow != Flow::ConfigMapCluster {
+            // aws-auth's rows are written in one PUT, so its reads are measured per change
+            // instead (BENCHMARKS.md).
+            assert!(
+                warm["reads_per_write"].as_f64().unwrap() <= 2.0,
+                "{flow:?}: {warm}"
+            );
+        }
+        rows.push(
+            json!({ "flow": format!("{flow:?}"), "new_instance": cold, "warm_instance": warm }),
         );
-        assert_eq!(rerun_writes, 0, "{flow:?}: a rerun wrote");
-        rows.push(json!({
-            "flow": format!("{flow:?}"),
-            "changes_planned": changes,
-            "write_calls": writes,
-            "read_calls": reads,
-            "writes_per_change": per_change,
-            "reads_per_write": (reads_per_write * 100.0).round() / 100.0,
-            "rerun_write_calls": rerun_writes,
-            "rerun_read_calls": rerun_reads,
-        }));
     }
     let dir = autofed_tests::function::target_dir().join("bench");
     std::fs::create_dir_all(&dir).unwrap();
@@ -91,4 +126,261 @@ async fn writes_per_change_reads_per_write_and_rerun_writes() {
         serde_json::to_string_pretty(&json!({ "onboarding": rows })).unwrap() + "\n",
     )
     .unwrap();
+}
+
+/// The build profile of the binaries the process benchmarks run: `debug` (what `tests/run.sh`
+/// builds), or `release` with `AUTOFED_BENCH_PROFILE=release` after a release build, which is
+/// what BENCHMARKS.md reports.
+fn profile() -> String {
+    std::env::var("AUTOFED_BENCH_PROFILE").unwrap_or_else(|_| "debug".into())
+}
+
+/// Starts `binary` against a new Runtime API; the time from its start to its first
+/// `invocation/next`, i.e. its init.
+async fn start(
+    binary: &std::path::Path,
+    env: &[(&str, String)],
+) -> (RuntimeApi, FunctionProcess, Duration) {
+    let api = RuntimeApi::start("autofed-bench").await;
+    let started = Instant::now();
+    let process = FunctionProcess::start(binary, "autofed-bench", &api.address, env);
+    let ready = api
+        .first_poll(Duration::from_secs(60))
+        .await
+        .unwrap_or_else(|| panic!("{} never polled", binary.display()));
+    (api, process, ready - started)
+}
+
+/// The middle of `samples`, in milliseconds.
+fn median_ms(samples: &mut [Duration]) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1000.0
+}
+
+/// Init time, from the process's start to its first `invocation/next` through the Runtime API
+/// emulator: the account onboarder (configuration, AWS clients, and its Okta secret read from
+/// Secrets Manager) against the smallest `lambda_runtime` function, started alternately in one
+/// run so that both see the same machine. Then the onboarder's peak RSS over its init and one
+/// onboarding of a new account through the Runtime API. Figures to `target/bench/function.json`.
+#[tokio::test]
+async fn init_time_against_an_empty_function_and_peak_rss() {
+    const ROUNDS: usize = 15;
+    let profile = profile();
+    let mut world = World::new(Flow::Account).await;
+    let dir = autofed_tests::function::target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join(format!("bench-{}.toml", std::process::id()));
+    std::fs::write(&config, &world.config).unwrap();
+    let bed = &world.bed;
+    let env = [
+        ("AWS_ENDPOINT_URL", bed.proxy.url.clone()),
+        ("AUTOFED_CONFIG", config.display().to_string()),
+        ("AUTOFED_QUEUE_URL", bed.work.url.clone()),
+        ("AUTOFED_DLQ_URL", bed.dlq.url.clone()),
+    ];
+    let onboarder = binary_of(&profile, "account-onboarder");
+    let empty = binary_of(&profile, "empty-function");
+
+    let (mut ours, mut floor) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        floor.push(start(&empty, &[]).await.2);
+        ours.push(start(&onboarder, &env).await.2);
+    }
+    let (ours_ms, floor_ms) = (median_ms(&mut ours), median_ms(&mut floor));
+
+    let (api, process, _) = start(&onboarder, &env).await;
+    let s = world.subject().await;
+    let event = serde_json::to_value(Queue::delivery("bench", &s.body, 1)).unwrap();
+    let response = api.invoke(event, Duration::from_secs(120)).await;
+    assert_eq!(response, Ok(json!({ "batchItemFailures": [] })));
+    let report = process.reports().pop().expect("the onboarding's report");
+    assert_eq!(report["account_id"], json!(s.account));
+    let peak_rss_kib = process.peak_rss_kib();
+    let (empty_api, empty_process, _) = start(&empty, &[]).await;
+    assert_eq!(
+        empty_api.invoke(json!({}), Duration::from_secs(10)).await,
+        Ok(json!({}))
+    );
+    let empty_rss_kib = empty_process.peak_rss_kib();
+
+    let dir = autofed_tests::function::target_dir().join("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    let figures = json!({
+        "profile": profile,
+        "rounds": ROUNDS,
+        "init_ms_median": {
+            "account_onboarder": (ours_ms * 100.0).round() / 100.0,
+            "empty_function": (floor_ms * 100.0).round() / 100.0,
+        },
+        "init_ratio": ((ours_ms / floor_ms) * 100.0).round() / 100.0,
+        "peak_rss_kib": {
+            "account_onboarder_after_onboarding": peak_rss_kib,
+            "empty_function_after_one_invocation": empty_rss_kib,
+        },
+    });
+    std::fs::write(
+        dir.join(format!(
+            "function-{}.json",
+            figures["profile"].as_str().unwrap()
+        )),
+        serde_json::to_string_pretty(&figures).unwrap() + "\n",
+    )
+    .unwrap();
+    println!("{figures}");
+}
+
+/// Template's account onboarder: `ReservedConcurrentExecutions` and the SQS mapping's
+/// `BatchSize` (infra/template.yaml).
+const ONBOARDER_CONCURRENCY: usize = 2;
+const ONBOARDER_BATCH_SIZE: i32 = 5;
+
+/// A backfill of `AUTOFED_BENCH_ACCOUNTS` new accounts (30 unless set; BENCHMARKS.md reports
+/// 1000) under Identity Center's documented limits (20 TPS, 10 creations in progress, each
+/// taking `CREATION`) and an Okta rate limit of `OKTA_PER_MINUTE` requests per endpoint: the
+/// backfill's apply enqueues every account, and the account onboarder, deployed as the
+/// template deploys it, works the queue. Wall time against the lower bound those limits imply
+/// for the work done, and failures. Figures to `target/bench/backfill-<n>.json`.
+///
+/// What is asserted is correctness under the limits: nothing dead-lettered, every account
+/// onboarded exactly once (one app, three assignments each), and the limits never exceeded.
+#[tokio::test]
+async fn backfill_under_identity_center_and_okta_limits() {
+    const CREATION: Duration = Duration::from_secs(1);
+    const OKTA_PER_MINUTE: usize = 1200;
+    let n: usize = std::env::var("AUTOFED_BENCH_ACCOUNTS")
+        .ok()
+        .map(|v| v.parse().expect("AUTOFED_BENCH_ACCOUNTS is a number"))
+        .unwrap_or(30);
+    let mut world = World::new(Flow::Account).await;
+    // The deployed retry settings, not the tests' fast ones.
+    world.config = world
+        .config
+        .replacen(autofed_tests::flows::FAST_RETRIES, "[retry]\n", 1);
+    let before_apps = world.okta().unwrap().fake.apps().len();
+    let mut subjects = Vec::with_capacity(n);
+    for _ in 0..n {
+        subjects.push(world.subject().await);
+    }
+    let bed = &world.bed;
+    let limits = autofed_tests::ic_limits::Limits::documented(CREATION);
+    bed.proxy.limit_identity_center(Some(limits));
+    world.okta().unwrap().fake.rate_limit(OKTA_PER_MINUTE);
+    bed.proxy.faults.clear_seen();
+
+    let started = Instant::now();
+    let ctx = world.context().await;
+    let outbox = autofed::backfill::Outbox {
+        accounts_url: bed.work.url.clone(),
+        clusters_url: bed.work.url.clone(),
+    };
+    let request =
+        autofed::backfill::Request::parse(json!({"mode": "apply", "accounts": "all"})).unwrap();
+    let enqueued = autofed::backfill::run(&ctx, &outbox, &request)
+        .await
+        .unwrap();
+    let drained = std::sync::atomic::AtomicBool::new(false);
+    let batches = std::sync::atomic::AtomicUsize::new(0);
+    let handed_back = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || async {
+        // One function instance: its context is built once, as at init.
+        let ctx = world.context().await;
+        while !drained.load(std::sync::atomic::Ordering::SeqCst) {
+            let delivered = world
+                .bed
+                .work
+                .deliver_up_to(ONBOARDER_BATCH_SIZE, |e| {
+                    autofed::batch::handle(&ctx, e, None)
+                })
+                .await;
+            match delivered {
+                Some(response) => {
+                    batches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    handed_back.fetch_add(
+                        response.batch_item_failures.len(),
+                        std::sync::atomic::Ordering::SeqCst,
+                    );
+                }
+                None => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    };
+    let watch = async {
+        while world.bed.work.depth().await > 0 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        drained.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let workers = futures::future::join_all((0..ONBOARDER_CONCURRENCY).map(|_| worker()));
+    tokio::join!(workers, watch);
+    let wall = started.elapsed();
+
+    let bed = &world.bed;
+    let ic = bed.proxy.identity_center_stats();
+    bed.proxy.limit_identity_center(None);
+    let okta = &world.okta().unwrap().fake;
+    let (okta_refused, okta_peaks) = okta.rate_limit_stats();
+    let dead = bed.dlq.take_dead_letters().await;
+    let apps = okta.apps().len() - before_apps;
+    let calls = bed.proxy.faults.calls();
+    let okta_calls: BTreeMap<String, usize> = calls
+        .iter()
+        .filter(|s| s.service == autofed_tests::faults::Service::Okta)
+        .fold(BTreeMap::new(), |mut m, s| {
+            let endpoint = s.call.split_once(' ').map_or(s.call.as_str(), |p| p.1);
+            *m.entry(endpoint.to_string()).or_default() += 1;
+            m
+        });
+
+    // The lower bound the limits imply for this work: creations through the in-progress limit,
+    // Identity Center's calls through its rate, each Okta endpoint's calls through its rate.
+    let in_progress_bound = ic.creations as f64 * CREATION.as_secs_f64() / 10.0;
+    let creations_tps_bound = ic.creations as f64 / 20.0;
+    let calls_tps_bound = ic.admitted as f64 / 20.0;
+    let okta_bound =
+        okta_calls.values().max().copied().unwrap_or(0) as f64 / OKTA_PER_MINUTE as f64 * 60.0;
+    let bound = in_progress_bound.max(calls_tps_bound).max(okta_bound);
+    let figures = json!({
+        "accounts": n,
+        "onboarder": {"concurrency": ONBOARDER_CONCURRENCY, "batch_size": ONBOARDER_BATCH_SIZE},
+        "limits": {"identity_center": limits, "okta_per_minute_per_endpoint": OKTA_PER_MINUTE},
+        "enqueued": enqueued,
+        "wall_seconds": (wall.as_secs_f64() * 10.0).round() / 10.0,
+        "lower_bound_seconds": {
+            "creations_in_progress": in_progress_bound,
+            "creations_at_20_tps": creations_tps_bound,
+            "identity_center_calls_at_20_tps": calls_tps_bound,
+            "busiest_okta_endpoint": (okta_bound * 10.0).round() / 10.0,
+            "bound": (bound * 10.0).round() / 10.0,
+        },
+        "wall_over_bound": ((wall.as_secs_f64() / bound) * 100.0).round() / 100.0,
+        "failures": dead.len(),
+        "batches": batches.into_inner(),
+        "records_handed_back": handed_back.into_inner(),
+        "identity_center": ic,
+        "okta": {"refused": okta_refused, "calls_by_endpoint": okta_calls, "peak_per_window": okta_peaks},
+    });
+    let dir = autofed_tests::function::target_dir().join("bench");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("backfill-{n}.json")),
+        serde_json::to_string_pretty(&figures).unwrap() + "\n",
+    )
+    .unwrap();
+    println!("{figures}");
+
+    assert!(dead.is_empty(), "dead-lettered: {dead:?}");
+    // The organization's other accounts were enqueued too (all but the first case's, onboarded
+    // already, and the management account).
+    let others = enqueued["accounts"].as_array().unwrap().len() - 1 - n;
+    assert_eq!(apps, n + others, "one Okta app per account");
+    assert!(
+        ic.creations <= 3 * (n + others) && ic.creations >= 3 * n,
+        "each assignment created once: {ic:?}"
+    );
+    assert!(ic.peak_in_progress <= 10 && ic.peak_tps <= 20, "{ic:?}");
+    // Every account ended as the first did (ids normalized).
+    let first = world.state(&subjects[0]).await;
+    for s in &subjects[1..] {
+        assert_eq!(world.state(s).await, first, "{}", s.account);
+    }
 }

@@ -42,11 +42,23 @@ client!(
     sqs,
     aws_sdk_sqs
 );
-client!(
-    /// IAM Identity Center administration.
-    sso_admin,
-    aws_sdk_ssoadmin
-);
+/// IAM Identity Center administration. Its whole API shares one rate (20 TPS) among every
+/// caller, so its retries are adaptive: once throttled, the client paces its own requests with
+/// the SDK's client-side rate limiter instead of spending its attempts against the limit.
+pub fn sso_admin(conf: &SdkConfig) -> aws_sdk_ssoadmin::Client {
+    use aws_config::retry::{RetryConfig, RetryMode};
+    let retry = conf
+        .retry_config()
+        .cloned()
+        .unwrap_or_else(RetryConfig::standard)
+        .with_retry_mode(RetryMode::Adaptive);
+    aws_sdk_ssoadmin::Client::from_conf(
+        aws_sdk_ssoadmin::config::Builder::from(conf)
+            .retry_config(retry)
+            .interceptor(RecordCalls)
+            .build(),
+    )
+}
 client!(
     /// STS.
     sts,

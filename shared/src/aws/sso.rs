@@ -407,7 +407,9 @@ where
 {
     let mut status = first.unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut delay = Duration::from_millis(250);
+    // A creation takes a second or more; asking sooner spends Identity Center's 20 TPS on
+    // answers that are still IN_PROGRESS.
+    let mut delay = Duration::from_secs(1);
     loop {
         match status.status {
             Some(StatusValues::Succeeded) => return Ok(()),

@@ -192,8 +192,9 @@ pub struct IdentityCenterConfig {
     /// The identity store id; discovered with `ListInstances` when absent.
     #[serde(default)]
     pub identity_store_id: Option<String>,
-    /// Assignment creations in flight per invocation (1 to 10; Identity Center allows 10 per
-    /// instance, so this times the function's concurrency should stay within 10).
+    /// Assignment creations in flight per function instance, over all the records it works on
+    /// at once (1 to 10; Identity Center allows 10 per Identity Center instance, so this times
+    /// the function's concurrency should stay within 10).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
     /// Assignment rules.
