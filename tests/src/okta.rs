@@ -600,8 +600,8 @@ fn answer(
             vec![],
         ));
     }
-    let endpoint = faults::okta_call("", path);
-    if let Some(reset) = data.rate.as_mut().and_then(|r| r.over(endpoint.trim())) {
+    let endpoint = autofed::okta::operation_path(path);
+    if let Some(reset) = data.rate.as_mut().and_then(|r| r.over(&endpoint)) {
         let (status, body) = error(
             StatusCode::TOO_MANY_REQUESTS,
             "E0000047",
