@@ -20,6 +20,10 @@ use crate::{
 pub struct Clients<'a> {
     /// IAM in the member account (none when the plan has no IAM operations).
     pub iam: Option<&'a aws_sdk_iam::Client>,
+    /// CloudFormation in the member account (`stack` deploy mode only).
+    pub cloudformation: Option<&'a aws_sdk_cloudformation::Client>,
+    /// How long one stack change is waited for.
+    pub stack_timeout: Duration,
     /// Identity Center in the management account.
     pub sso_admin: &'a aws_sdk_ssoadmin::Client,
     /// Identity Center's identity store, where pushed groups are looked up.
@@ -71,6 +75,18 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
                     Err(e) => {
                         failed.insert(&action.resource);
                         Status::failed(&Error::from(e))
+                    }
+                }
+            }
+            Some(Op::Stack(op)) => {
+                let client = clients
+                    .cloudformation
+                    .expect("stack operations are planned with a member session");
+                match crate::stack::apply(client, account_id, op, clients.stack_timeout).await {
+                    Ok(()) => Status::Applied,
+                    Err(e) => {
+                        failed.insert(&action.resource);
+                        Status::failed(&e)
                     }
                 }
             }

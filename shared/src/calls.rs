@@ -37,13 +37,14 @@ pub struct Call {
 
 impl Call {
     /// Whether the call changes state. `Get*`, `List*` and `Describe*` only read, and so do
-    /// STS's credential calls, which create nothing.
+    /// STS's credential calls, which create nothing, and CloudFormation's `DetectStackDrift`,
+    /// which compares a stack with its resources and changes neither.
     pub fn is_write(&self) -> bool {
         // Okta calls are named by method and path (`GET /api/v1/groups`).
         if let Some((method, _)) = self.operation.split_once(' ') {
             return method != "GET";
         }
-        let read = ["Get", "List", "Describe"]
+        let read = ["Get", "List", "Describe", "DetectStackDrift"]
             .iter()
             .any(|p| self.operation.starts_with(p));
         !(read || self.operation == "AssumeRole")

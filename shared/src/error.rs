@@ -89,6 +89,19 @@ pub enum Error {
     /// Okta refused or failed a call, or its state does not fit the configuration.
     #[error(transparent)]
     Okta(Box<crate::okta::OktaError>),
+    /// A CloudFormation stack's change failed and was rolled back; the reasons are
+    /// CloudFormation's own. Retrying the same change cannot pass.
+    #[error("stack {stack} in account {account_id} ended {status}: {reasons}")]
+    StackFailed {
+        /// The stack.
+        stack: String,
+        /// The account it is in.
+        account_id: String,
+        /// The status it ended in (`ROLLBACK_COMPLETE`, `UPDATE_ROLLBACK_COMPLETE`, ...).
+        status: String,
+        /// CloudFormation's reasons, from the stack's events.
+        reasons: String,
+    },
     /// Some planned actions failed, at least one of them in a way that may pass.
     #[error("{failed} of {total} actions failed for {subject}")]
     Incomplete {
@@ -133,7 +146,9 @@ impl Error {
             | Error::Event(_)
             | Error::Request(_)
             | Error::UnknownAccount { .. } => Disposition::DeadLetter,
-            Error::GaveUp { .. } | Error::Refused { .. } => Disposition::DeadLetter,
+            Error::GaveUp { .. } | Error::Refused { .. } | Error::StackFailed { .. } => {
+                Disposition::DeadLetter
+            }
             Error::Aws {
                 retryable: false, ..
             } => Disposition::DeadLetter,
@@ -226,6 +241,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "ConcurrentModification",
     "ConcurrentModificationException",
     "ConflictException",
+    "OperationInProgressException",
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "InternalFailure",

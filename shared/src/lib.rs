@@ -27,6 +27,7 @@ pub mod policy;
 pub mod report;
 pub mod saml;
 pub mod selector;
+pub mod stack;
 pub mod target;
 pub mod telemetry;
 

@@ -27,6 +27,8 @@ pub struct Observed {
     pub unassigned: Vec<ObservedAssignment>,
     /// What autofed keeps in Okta, when configured.
     pub okta: Option<OktaObserved>,
+    /// The account's stack, in `stack` deploy mode.
+    pub stack: Option<crate::stack::StackObserved>,
 }
 
 /// A SAML provider as IAM describes it.
@@ -131,5 +133,6 @@ pub async fn observe(
         assignments,
         unassigned,
         okta,
+        stack: None,
     })
 }

@@ -9,6 +9,7 @@ use crate::{
     apply::{self, Clients},
     aws::{clients, org, sts},
     calls,
+    config::DeployMode,
     desired::{self, Desired},
     error::{Error, Result},
     ids::AccountId,
@@ -16,6 +17,7 @@ use crate::{
     okta::{self, observe::OktaObserved},
     plan::{self, Action, Op},
     report::{Mode, Report, Status},
+    stack,
     target::Account,
 };
 
@@ -77,12 +79,17 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         ctx.partition,
         account_id,
         &ctx.execution_roles(),
-        sts::MEMBER_ACTIONS,
+        match ctx.config.deploy.mode {
+            DeployMode::Direct => sts::MEMBER_ACTIONS,
+            DeployMode::Stack => sts::STACK_ACTIONS,
+        },
         &ctx.config.retry,
     )
     .await?;
     let iam = clients::iam(&session);
-    let (mut desired, mut observed) = read(ctx, &account, &iam).await?;
+    let cfn =
+        (ctx.config.deploy.mode == DeployMode::Stack).then(|| clients::cloudformation(&session));
+    let (mut desired, mut observed) = read(ctx, &account, &iam, cfn.as_ref(), mode).await?;
     let mut plan = plan::plan(&desired, &observed, ctx.config.adopt);
     let mut actions = Vec::new();
     let mut statuses = Vec::new();
@@ -91,7 +98,12 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         // the app does: the app is created first, then Okta is read again and all is planned
         // again. Nothing in AWS was written, so its reads stand.
         let (first, _): (Vec<Action>, Vec<Action>) = plan.into_iter().partition(creates_app);
-        let done = apply::apply(&clients(ctx, Some(&iam)), account_id.as_str(), &first).await;
+        let done = apply::apply(
+            &clients(ctx, Some(&iam), cfn.as_ref()),
+            account_id.as_str(),
+            &first,
+        )
+        .await;
         let ok = done.iter().all(|s| *s == Status::Applied);
         actions.extend(first);
         statuses.extend(done);
@@ -104,7 +116,14 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
     }
     statuses.extend(match mode {
         Mode::Plan => planned(account_id.as_str(), &plan),
-        Mode::Apply => apply::apply(&clients(ctx, Some(&iam)), account_id.as_str(), &plan).await,
+        Mode::Apply => {
+            apply::apply(
+                &clients(ctx, Some(&iam), cfn.as_ref()),
+                account_id.as_str(),
+                &plan,
+            )
+            .await
+        }
     });
     actions.extend(plan);
     let report = Report::new(
@@ -136,11 +155,14 @@ fn creates_app(action: &Action) -> bool {
 }
 
 /// Desired state and observation: Okta first (its app supplies the SAML metadata, and a bad
-/// token stops the run before any write), then the account and Identity Center.
+/// token stops the run before any write), then the account (and its stack, in `stack` mode:
+/// with drift detection when only planning) and Identity Center.
 async fn read(
     ctx: &Context,
     account: &Account,
     iam: &aws_sdk_iam::Client,
+    cfn: Option<&aws_sdk_cloudformation::Client>,
+    mode: Mode,
 ) -> Result<(Desired, Observed)> {
     let metadata: Arc<str> = match &ctx.metadata {
         Some(source) => source.get().await?,
@@ -149,7 +171,7 @@ async fn read(
     };
     let mut desired = desired::for_account(&ctx.config, account, ctx.partition, metadata);
     let okta = read_okta(ctx, &mut desired).await?;
-    let observed = observe::observe(
+    let mut observed = observe::observe(
         iam,
         &ctx.identity_center(),
         &desired,
@@ -157,6 +179,18 @@ async fn read(
         ctx.config.adopt,
     )
     .await?;
+    if let Some(cfn) = cfn {
+        let deploy = &ctx.config.deploy;
+        observed.stack = Some(
+            stack::observe(
+                cfn,
+                &deploy.stack_name,
+                mode == Mode::Plan,
+                Duration::from_secs(deploy.stack_timeout_seconds),
+            )
+            .await?,
+        );
+    }
     Ok((desired, observed))
 }
 
@@ -175,9 +209,15 @@ async fn read_okta(ctx: &Context, desired: &mut Desired) -> Result<Option<OktaOb
     Ok(okta)
 }
 
-fn clients<'a>(ctx: &'a Context, iam: Option<&'a aws_sdk_iam::Client>) -> Clients<'a> {
+fn clients<'a>(
+    ctx: &'a Context,
+    iam: Option<&'a aws_sdk_iam::Client>,
+    cloudformation: Option<&'a aws_sdk_cloudformation::Client>,
+) -> Clients<'a> {
     Clients {
         iam,
+        cloudformation,
+        stack_timeout: Duration::from_secs(ctx.config.deploy.stack_timeout_seconds),
         sso_admin: &ctx.sso_admin,
         identity_store: &ctx.identity_store,
         okta: ctx.okta.as_ref(),
@@ -208,8 +248,9 @@ pub(crate) fn planned(account_id: &str, actions: &[Action]) -> Vec<Status> {
 /// Plans the removal of what autofed made for an account that was closed or left the
 /// organization: its Okta objects, and the Identity Center assignments of the rules' pairs.
 /// Each part is applied only when its switch is on (`okta.deprovision`,
-/// `identity_center.deprovision`); otherwise it is reported as planned. Nothing in the
-/// account itself is touched: it may be gone, and a closed account is deleted by AWS.
+/// `identity_center.deprovision`); otherwise it is reported as planned. In `stack` deploy mode
+/// the account's stack is deleted too (`deploy.deprovision`), while the account can still be
+/// entered; nothing else in the account is touched: a closed account is deleted by AWS.
 #[instrument(skip(ctx), fields(account_id = %account_id))]
 pub async fn remove(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
     let (result, log) = calls::scope(Box::pin(plan_removal(ctx, account_id, mode))).await;
@@ -239,13 +280,43 @@ async fn plan_removal(ctx: &Context, account_id: &AccountId, mode: Mode) -> Resu
             "identity_center.deprovision",
         ));
     }
+    // The stack lives in the account: it is reached through the execution role while the
+    // account can still be entered (it left the organization, or is closing); a closed
+    // account's resources go with it.
+    let mut cfn = None;
+    if ctx.config.deploy.mode == DeployMode::Stack {
+        let deploy = &ctx.config.deploy;
+        let actions = match member_cloudformation(ctx, account_id).await {
+            Ok(client) => {
+                let seen = stack::observe(
+                    &client,
+                    &deploy.stack_name,
+                    false,
+                    Duration::from_secs(deploy.stack_timeout_seconds),
+                )
+                .await?;
+                cfn = Some(client);
+                stack::plan_removal(&seen, id)
+            }
+            Err(e) => vec![Action::new(
+                &format!("stack/{}", deploy.stack_name),
+                plan::ActionKind::Manual,
+                format!(
+                    "stack {} in account {id} could not be reached to delete it: {e}",
+                    deploy.stack_name
+                ),
+                None,
+            )],
+        };
+        parts.push((actions, deploy.deprovision, "deploy.deprovision"));
+    }
     let mut all = Vec::new();
     let mut statuses = Vec::new();
     let mut applied = false;
     for (actions, enabled, switch) in parts {
         if mode == Mode::Apply && enabled {
             applied = true;
-            statuses.extend(apply::apply(&clients_without_account(ctx), id, &actions).await);
+            statuses.extend(apply::apply(&clients(ctx, None, cfn.as_ref()), id, &actions).await);
         } else {
             if mode == Mode::Apply && !actions.is_empty() {
                 info!(account_id = %account_id, switch, "the removal is planned, not applied: the switch is off");
@@ -263,12 +334,22 @@ async fn plan_removal(ctx: &Context, account_id: &AccountId, mode: Mode) -> Resu
     ))
 }
 
-/// Clients for a removal, which writes only to Okta: no member-account session.
-fn clients_without_account(ctx: &Context) -> Clients<'_> {
-    Clients {
-        iam: None,
-        ..clients(ctx, None)
-    }
+/// CloudFormation in a member account, through the execution role.
+async fn member_cloudformation(
+    ctx: &Context,
+    account_id: &AccountId,
+) -> Result<aws_sdk_cloudformation::Client> {
+    let session = sts::assume(
+        &ctx.sts,
+        &ctx.aws,
+        ctx.partition,
+        account_id,
+        &ctx.execution_roles(),
+        sts::STACK_ACTIONS,
+        &ctx.config.retry,
+    )
+    .await?;
+    Ok(clients::cloudformation(&session))
 }
 
 impl Outcome {

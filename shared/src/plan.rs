@@ -158,6 +158,8 @@ pub enum Op {
     Okta(OktaOp),
     /// A write in an EKS cluster (EKS's API or the cluster's Kubernetes API).
     Cluster(crate::cluster::plan::ClusterOp),
+    /// A write on the account's CloudFormation stack (`stack` deploy mode).
+    Stack(crate::stack::StackOp),
 }
 
 /// One step of a plan.
@@ -194,25 +196,10 @@ pub fn plan(desired: &Desired, observed: &Observed, adopt: bool) -> Vec<Action> 
         actions.extend(okta::plan::plan_app(d, o));
     }
     plan_alias(desired, observed, &mut actions);
-    let provider_ok = plan_provider(desired, observed, adopt, &mut actions);
-    for role in &desired.roles {
-        let resource = format!("role/{}", role.name);
-        if !provider_ok {
-            actions.push(Action::new(
-                &resource,
-                ActionKind::Conflict,
-                format!(
-                    "role {} not planned: it would trust SAML provider {}, which autofed does not manage",
-                    role.name, desired.provider.name
-                ),
-                None,
-            ));
-            continue;
-        }
-        match observed.roles.get(&role.name) {
-            None => plan_new_role(role, &resource, &mut actions),
-            Some(seen) => plan_existing_role(role, seen, &resource, adopt, &mut actions),
-        }
+    if let Some(seen) = &observed.stack {
+        actions.extend(crate::stack::plan(desired, observed, seen, adopt));
+    } else {
+        plan_direct(desired, observed, adopt, &mut actions);
     }
     if let Some((d, o)) = okta {
         actions.extend(okta::plan::plan_access(d, o, adopt));
@@ -272,6 +259,30 @@ pub fn plan(desired: &Desired, observed: &Observed, adopt: bool) -> Vec<Action> 
         "no assignment rule with this pair selects the account now",
     ));
     actions
+}
+
+/// The provider and roles in `direct` mode: one IAM call per change.
+fn plan_direct(desired: &Desired, observed: &Observed, adopt: bool, actions: &mut Vec<Action>) {
+    let provider_ok = plan_provider(desired, observed, adopt, actions);
+    for role in &desired.roles {
+        let resource = format!("role/{}", role.name);
+        if !provider_ok {
+            actions.push(Action::new(
+                &resource,
+                ActionKind::Conflict,
+                format!(
+                    "role {} not planned: it would trust SAML provider {}, which autofed does not manage",
+                    role.name, desired.provider.name
+                ),
+                None,
+            ));
+            continue;
+        }
+        match observed.roles.get(&role.name) {
+            None => plan_new_role(role, &resource, actions),
+            Some(seen) => plan_existing_role(role, seen, &resource, adopt, actions),
+        }
+    }
 }
 
 /// Removes the assignments of `pairs` that exist (`seen`, in the same order), for `why`.
@@ -666,6 +677,7 @@ mod tests {
                 exists: false,
             }],
             okta: None,
+            stack: None,
         }
     }
 
@@ -688,6 +700,7 @@ mod tests {
             }],
             unassigned: vec![ObservedAssignment::Unresolved("no such group".into())],
             okta: None,
+            stack: None,
         };
         let actions = plan(&desired(), &observed, false);
         let ops: Vec<_> = actions.iter().map(|a| a.op.clone().unwrap()).collect();

@@ -267,7 +267,10 @@ pub fn aws_is_read(operation: &str) -> bool {
     operation.starts_with("Get")
         || operation.starts_with("List")
         || operation.starts_with("Describe")
-        || matches!(operation, "AssumeRole" | "ReceiveMessage")
+        || matches!(
+            operation,
+            "AssumeRole" | "ReceiveMessage" | "DetectStackDrift"
+        )
 }
 
 /// Whether an AWS operation changes what autofed manages: not a read, and not the queue's own

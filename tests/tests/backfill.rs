@@ -73,6 +73,7 @@ async fn a_plan_over_fifty_accounts_names_exactly_the_new_and_the_drifted_then_a
     let sqs = aws_sdk_sqs::Client::new(&bed.aws);
     let clusters = Queue::create(&sqs, "autofed-cluster-events").await;
     let outbox = Outbox {
+        forwarding: None,
         accounts_url: bed.work.url.clone(),
         clusters_url: clusters.url.clone(),
     };
@@ -177,6 +178,7 @@ async fn a_plan_of_named_accounts_covers_only_them_and_an_unknown_one_touches_no
     let config = bed.config_text(|c| c);
     let ctx = bed.context(&config);
     let outbox = Outbox {
+        forwarding: None,
         accounts_url: bed.work.url.clone(),
         clusters_url: bed.work.url.clone(),
     };
@@ -254,6 +256,7 @@ async fn a_plan_covers_clusters_and_the_cluster_onboarder_takes_what_apply_enque
     let sqs = aws_sdk_sqs::Client::new(&bed.aws);
     let clusters = Queue::create(&sqs, "autofed-cluster-events").await;
     let outbox = Outbox {
+        forwarding: None,
         accounts_url: bed.work.url.clone(),
         clusters_url: clusters.url.clone(),
     };

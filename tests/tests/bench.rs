@@ -270,6 +270,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
     let started = Instant::now();
     let ctx = world.context().await;
     let outbox = autofed::backfill::Outbox {
+        forwarding: None,
         accounts_url: bed.work.url.clone(),
         clusters_url: bed.work.url.clone(),
     };

@@ -18,6 +18,11 @@ macro_rules! client {
 }
 
 client!(
+    /// CloudFormation, in the region of the configuration it is built from.
+    cloudformation,
+    aws_sdk_cloudformation
+);
+client!(
     /// IAM, in the account the configuration's credentials belong to.
     iam,
     aws_sdk_iam

@@ -283,7 +283,8 @@ pub async fn apply(iam: &Client, op: &Op) -> Result<()> {
         | Op::DeleteAccountAssignment { .. }
         | Op::AssignPushedGroup { .. }
         | Op::Okta(_)
-        | Op::Cluster(_) => {
+        | Op::Cluster(_)
+        | Op::Stack(_) => {
             unreachable!(
                 "Identity Center, Okta and cluster operations are applied by their own modules"
             )

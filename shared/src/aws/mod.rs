@@ -1,6 +1,7 @@
 //! Adapters for the AWS services autofed calls. They read, write and translate errors; the
 //! decisions are made in [`crate::plan`].
 
+pub mod cfn;
 pub mod clients;
 pub mod eks;
 pub mod iam;

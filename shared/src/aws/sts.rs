@@ -41,6 +41,53 @@ pub const MEMBER_ACTIONS: &[&str] = &[
     "iam:DeleteRolePolicy",
 ];
 
+/// Every action autofed makes in a member account in `stack` deploy mode: the stack's
+/// operations, and the IAM actions CloudFormation makes with the session's credentials to
+/// create, change, delete and check (drift) the provider and roles, on top of the alias.
+pub const STACK_ACTIONS: &[&str] = &[
+    "cloudformation:DescribeStacks",
+    "cloudformation:DescribeStackEvents",
+    "cloudformation:DescribeStackResource",
+    "cloudformation:GetTemplate",
+    "cloudformation:ListStackResources",
+    "cloudformation:CreateChangeSet",
+    "cloudformation:DescribeChangeSet",
+    "cloudformation:ExecuteChangeSet",
+    "cloudformation:DeleteChangeSet",
+    "cloudformation:UpdateTerminationProtection",
+    "cloudformation:DeleteStack",
+    "cloudformation:DetectStackDrift",
+    "cloudformation:DescribeStackDriftDetectionStatus",
+    "cloudformation:DescribeStackResourceDrifts",
+    "iam:ListAccountAliases",
+    "iam:CreateAccountAlias",
+    "iam:GetSAMLProvider",
+    "iam:CreateSAMLProvider",
+    "iam:UpdateSAMLProvider",
+    "iam:DeleteSAMLProvider",
+    "iam:TagSAMLProvider",
+    "iam:UntagSAMLProvider",
+    "iam:ListSAMLProviderTags",
+    "iam:GetRole",
+    "iam:CreateRole",
+    "iam:DeleteRole",
+    "iam:UpdateRole",
+    "iam:UpdateRoleDescription",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:UntagRole",
+    "iam:ListRoleTags",
+    "iam:ListRolePolicies",
+    "iam:GetRolePolicy",
+    "iam:PutRolePolicy",
+    "iam:DeleteRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:AttachRolePolicy",
+    "iam:DetachRolePolicy",
+    "iam:PutRolePermissionsBoundary",
+    "iam:DeleteRolePermissionsBoundary",
+];
+
 /// Every action a cluster's onboarding makes in the cluster's account: reads of the roles it
 /// grants access to, and EKS's access-entry API; the backfill lists the clusters. (The
 /// Kubernetes API authenticates the session with a presigned `sts:GetCallerIdentity`, which no
@@ -187,7 +234,7 @@ mod tests {
 
     #[test]
     fn the_session_policies_allow_exactly_their_actions() {
-        for list in [MEMBER_ACTIONS, CLUSTER_ACTIONS] {
+        for list in [MEMBER_ACTIONS, STACK_ACTIONS, CLUSTER_ACTIONS] {
             let text = session_policy(list);
             let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
             let actions: Vec<&str> = policy["Statement"][0]["Action"]

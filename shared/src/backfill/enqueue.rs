@@ -28,6 +28,10 @@ pub struct Enqueued {
     pub skipped: Vec<Skip>,
     /// Accounts whose clusters could not be listed.
     pub failed: Vec<Item>,
+    /// The forwarding StackSet's coverage before the apply, and the operations that filled
+    /// its gaps, when it is checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<super::coverage::Coverage>,
 }
 
 /// Sends the messages. A message SQS refuses fails the run (naming it); those sent before
@@ -61,6 +65,7 @@ pub async fn enqueue(
         clusters: cluster_messages.into_iter().map(|(s, _)| s).collect(),
         skipped,
         failed,
+        coverage: None,
     })
 }
 

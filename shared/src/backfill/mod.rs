@@ -4,6 +4,7 @@
 //! so the onboarders' concurrency limits hold and a large organization fits Lambda's 15
 //! minutes. The drift schedule runs a plan; see [`summary`] for its metric.
 
+pub mod coverage;
 pub mod enqueue;
 pub mod request;
 pub mod summary;
@@ -38,13 +39,17 @@ pub const CLUSTER_QUEUE_ENV: &str = "AUTOFED_CLUSTER_QUEUE_URL";
 /// within Lambda's 15 minutes.
 pub const PLAN_CONCURRENCY: usize = 8;
 
-/// Where an apply sends its work: the onboarders' own queues.
+/// Where an apply sends its work: the onboarders' own queues, and the forwarding StackSet's
+/// instances.
 #[derive(Debug, Clone)]
 pub struct Outbox {
     /// The account onboarder's queue.
     pub accounts_url: String,
     /// The cluster onboarder's queue.
     pub clusters_url: String,
+    /// The cluster-event forwarding StackSet, whose coverage of the accounts is checked (and,
+    /// on apply, filled); not checked when absent.
+    pub forwarding: Option<coverage::Forwarding>,
 }
 
 impl Outbox {
@@ -53,6 +58,7 @@ impl Outbox {
         Ok(Self {
             accounts_url: queue_url(ACCOUNT_QUEUE_ENV)?,
             clusters_url: queue_url(CLUSTER_QUEUE_ENV)?,
+            forwarding: coverage::Forwarding::from_env()?,
         })
     }
 }
@@ -88,12 +94,27 @@ pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Va
             for (c, result) in plans {
                 classify(&c.account_id, Some(c), result, &mut items, &mut skipped);
             }
-            let summary = Summary::new(accounts.len(), clusters.len(), items, skipped);
+            let mut summary = Summary::new(accounts.len(), clusters.len(), items, skipped);
+            if let Some(fw) = &outbox.forwarding {
+                let coverage = coverage::check(ctx, fw, &accounts).await?;
+                // A missing forwarding instance hides an account's clusters: it counts
+                // towards the drift metric like any other drifted resource.
+                summary.drifted_resources += coverage.gaps.len();
+                summary.coverage = Some(coverage);
+            }
             summary.log();
             Ok(serde_json::to_value(&summary).expect("a summary serializes"))
         }
         Mode::Apply => {
-            let enqueued = enqueue::enqueue(
+            let coverage = match &outbox.forwarding {
+                Some(fw) => {
+                    let mut coverage = coverage::check(ctx, fw, &accounts).await?;
+                    coverage::fill(ctx, fw, &mut coverage).await?;
+                    Some(coverage)
+                }
+                None => None,
+            };
+            let mut enqueued = enqueue::enqueue(
                 &ctx.sqs,
                 outbox,
                 &accounts,
@@ -102,6 +123,7 @@ pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Va
                 failed_listings,
             )
             .await?;
+            enqueued.coverage = coverage;
             Ok(serde_json::to_value(&enqueued).expect("a result serializes"))
         }
     }

@@ -24,7 +24,8 @@ pub const METRIC_NAMESPACE: &str = "autofed";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
-    /// Not onboarded: an account whose SAML provider is yet to be created; a cluster whose
+    /// Not onboarded: an account whose SAML provider (or, in `stack` mode, stack) is yet to
+    /// be created; a cluster whose
     /// plan creates and changes nothing else.
     New,
     /// Onboarded, and something differs from the configuration (or stands in its way).
@@ -62,10 +63,11 @@ impl Item {
             return None;
         }
         let new = match cluster {
-            None => report
-                .actions
-                .iter()
-                .any(|a| a.kind == ActionKind::Create && a.resource.starts_with("saml-provider/")),
+            None => report.actions.iter().any(|a| {
+                a.kind == ActionKind::Create
+                    && (a.resource.starts_with("saml-provider/")
+                        || a.resource.starts_with("stack/"))
+            }),
             Some(_) => report.actions.iter().all(|a| a.kind == ActionKind::Create),
         };
         Some(Item {
@@ -129,6 +131,9 @@ pub struct Summary {
     pub items: Vec<Item>,
     /// What was left out, and why.
     pub skipped: Vec<Skip>,
+    /// The forwarding StackSet's coverage of the accounts, when it is checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<super::coverage::Coverage>,
 }
 
 impl Summary {
@@ -177,6 +182,7 @@ impl Summary {
             drifted_resources,
             items,
             skipped,
+            coverage: None,
         }
     }
 
@@ -264,6 +270,7 @@ mod tests {
             drifted_resources: 3,
             items: Vec::new(),
             skipped: Vec::new(),
+            coverage: None,
         };
         let line = summary.metrics(1_700_000_000_000);
         let meta = &line["_aws"]["CloudWatchMetrics"][0];

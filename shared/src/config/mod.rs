@@ -19,9 +19,11 @@ use crate::{
 };
 
 pub mod cluster;
+pub mod deploy;
 pub mod okta;
 
 pub use cluster::ClustersConfig;
+pub use deploy::{DeployConfig, DeployMode};
 pub use okta::{OktaConfig, OktaMode};
 
 /// The environment variable that names the configuration file.
@@ -105,6 +107,9 @@ pub struct Config {
     /// The federated roles created in each matching account.
     #[serde(default)]
     pub roles: Vec<RoleConfig>,
+    /// How the provider and roles are deployed: IAM calls or a CloudFormation stack.
+    #[serde(default)]
+    pub deploy: DeployConfig,
     /// IAM Identity Center assignments.
     #[serde(default)]
     pub identity_center: IdentityCenterConfig,
@@ -421,6 +426,7 @@ impl Config {
             ));
         }
         self.clusters.validate(&self.roles)?;
+        self.deploy.validate()?;
         self.retry.validate()
     }
 }
