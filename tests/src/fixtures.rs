@@ -380,3 +380,76 @@ fn replace_account(v: &mut Value, id: &str) {
         _ => {}
     }
 }
+
+/// The template's cluster-event forwarding StackSet (service-managed, as `infra/template.yaml`
+/// makes it), in moto's management account, named `name`, with an instance in every account of
+/// the organization (every OU and the root targeted) in each of `regions`; then the instances
+/// of `without` (account, region) deleted, as gaps for a backfill to find.
+pub async fn forwarding_stack_set(
+    conf: &SdkConfig,
+    sandbox: &Sandbox,
+    name: &str,
+    regions: &[&str],
+    without: &[(String, &str)],
+) {
+    use aws_sdk_cloudformation::types::{AutoDeployment, DeploymentTargets, PermissionModels};
+    let cfn = aws_sdk_cloudformation::Client::new(conf);
+    cfn.create_stack_set()
+        .stack_set_name(name)
+        .permission_model(PermissionModels::ServiceManaged)
+        .auto_deployment(
+            AutoDeployment::builder()
+                .enabled(true)
+                .retain_stacks_on_account_removal(false)
+                .build(),
+        )
+        .template_body(
+            r#"{"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
+        )
+        .send()
+        .await
+        .expect("create the StackSet");
+    let mut ous: Vec<String> = sandbox.ous.values().cloned().collect();
+    ous.push(sandbox.root.clone());
+    cfn.create_stack_instances()
+        .stack_set_name(name)
+        .deployment_targets(
+            DeploymentTargets::builder()
+                .set_organizational_unit_ids(Some(ous))
+                .build(),
+        )
+        .set_regions(Some(regions.iter().map(|r| r.to_string()).collect()))
+        .send()
+        .await
+        .expect("create the StackSet's instances");
+    for (account, region) in without {
+        cfn.delete_stack_instances()
+            .stack_set_name(name)
+            .accounts(account)
+            .regions(*region)
+            .retain_stacks(false)
+            .send()
+            .await
+            .expect("delete a StackSet instance");
+    }
+}
+
+/// `config` without role `name`: its `[[roles]]` table and the `[[clusters.access]]` tables
+/// that grant it (a configuration may not grant a role it does not make).
+pub fn without_role(config: &str, name: &str) -> String {
+    let mut blocks: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, _) in config.match_indices("\n[") {
+        blocks.push(&config[start..=i]);
+        start = i + 1;
+    }
+    blocks.push(&config[start..]);
+    blocks
+        .into_iter()
+        .filter(|b| {
+            let named = |key: &str| b.contains(&format!("\n{key} = \"{name}\"\n"));
+            !((b.starts_with("[[roles]]") && named("name"))
+                || (b.starts_with("[[clusters.access]]") && named("role")))
+        })
+        .collect()
+}

@@ -270,6 +270,10 @@ def _verifying_call(self, environ, start_response):
 DomainDispatcherApplication.__call__ = _verifying_call
 
 
+# CloudFormation: the stack, change-set, drift and StackSet behaviours autofed depends on.
+import moto_cfn  # noqa: E402,F401
+
+
 def main():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

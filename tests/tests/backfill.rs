@@ -317,44 +317,6 @@ async fn a_plan_covers_clusters_and_the_cluster_onboarder_takes_what_apply_enque
     eks.check_contract();
 }
 
-/// The forwarding StackSet of the template, in moto's management account: instances in every
-/// member account of the organization in two regions.
-async fn forwarding_stack_set(bed: &Bed, regions: &[&str]) -> (String, Vec<String>) {
-    let name = "autofed-cluster-event-forwarding".to_string();
-    let cfn = aws_sdk_cloudformation::Client::new(&bed.aws);
-    cfn.create_stack_set()
-        .stack_set_name(&name)
-        .permission_model(aws_sdk_cloudformation::types::PermissionModels::ServiceManaged)
-        .auto_deployment(
-            aws_sdk_cloudformation::types::AutoDeployment::builder()
-                .enabled(true)
-                .retain_stacks_on_account_removal(false)
-                .build(),
-        )
-        .template_body(
-            r#"{"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}}"#,
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut ous: Vec<String> = bed.sandbox.ous.values().cloned().collect();
-    ous.push(bed.sandbox.root.clone());
-    cfn.create_stack_instances()
-        .stack_set_name(&name)
-        .deployment_targets(
-            aws_sdk_cloudformation::types::DeploymentTargets::builder()
-                .set_organizational_unit_ids(Some(ous))
-                .build(),
-        )
-        .set_regions(Some(regions.iter().map(|r| r.to_string()).collect()))
-        .send()
-        .await
-        .unwrap();
-    let mut members: Vec<String> = bed.sandbox.accounts.values().cloned().collect();
-    members.sort();
-    (name, members)
-}
-
 /// The StackSet's (account, region) pairs.
 async fn instance_pairs(bed: &Bed, name: &str) -> BTreeSet<(String, String)> {
     aws_sdk_cloudformation::Client::new(&bed.aws)
@@ -378,25 +340,18 @@ async fn instance_pairs(bed: &Bed, name: &str) -> BTreeSet<(String, String)> {
 async fn a_plan_names_exactly_the_pairs_without_a_forwarding_instance_and_apply_fills_them() {
     let bed = Bed::new().await;
     let regions = ["eu-west-1", "us-east-1"];
-    let (name, members) = forwarding_stack_set(&bed, &regions).await;
+    let name = "autofed-cluster-event-forwarding".to_string();
+    let mut members: Vec<String> = bed.sandbox.accounts.values().cloned().collect();
+    members.sort();
     assert_eq!(members.len(), 3);
     // Three pairs lose their instance: one account in both regions, another in one.
-    let cfn = aws_sdk_cloudformation::Client::new(&bed.aws);
     let gone = [
         (members[0].clone(), "eu-west-1"),
         (members[0].clone(), "us-east-1"),
         (members[2].clone(), "us-east-1"),
     ];
-    for (account, region) in &gone {
-        cfn.delete_stack_instances()
-            .stack_set_name(&name)
-            .accounts(account)
-            .regions(*region)
-            .retain_stacks(false)
-            .send()
-            .await
-            .unwrap();
-    }
+    autofed_tests::fixtures::forwarding_stack_set(&bed.aws, &bed.sandbox, &name, &regions, &gone)
+        .await;
     let before = instance_pairs(&bed, &name).await;
     for (account, region) in &gone {
         assert!(!before.contains(&(account.clone(), region.to_string())));
@@ -430,6 +385,7 @@ async fn a_plan_names_exactly_the_pairs_without_a_forwarding_instance_and_apply_
     let applied = backfill(&ctx, &outbox, json!({"mode": "apply", "accounts": "all"}))
         .await
         .unwrap();
+    eprintln!("APPLIED {}", applied["coverage"]);
     let operations = applied["coverage"]["operations"].as_array().unwrap();
     // members[0] lacks both regions, members[2] one: two operations, both succeeded.
     assert_eq!(operations.len(), 2, "{operations:?}");

@@ -176,14 +176,10 @@ async fn a_role_added_and_one_removed_make_a_change_set_of_exactly_those_two() {
 
     // ReadOnly leaves the configuration; Auditors joins it.
     let edited = bed.config_text(|c| {
-        let start = c.find("[[roles]]\nname = \"ReadOnly\"").unwrap();
-        let end = start + c[start..].find("'''\n\n").unwrap() + 5;
-        let mut c = c.clone();
-        c.replace_range(
-            start..end,
-            "[[roles]]\nname = \"Auditors\"\nmanaged_policy_arns = [\"arn:aws:iam::aws:policy/SecurityAudit\"]\n\n",
-        );
-        format!("{c}\n[deploy]\nmode = \"stack\"\n")
+        let c = autofed_tests::fixtures::without_role(&c, "ReadOnly");
+        format!(
+            "{c}\n[[roles]]\nname = \"Auditors\"\nmanaged_policy_arns = [\"arn:aws:iam::aws:policy/SecurityAudit\"]\n\n[deploy]\nmode = \"stack\"\n"
+        )
     });
     bed.proxy.clear_calls();
     let plan = run(&bed, &edited, &id, Mode::Plan).await;

@@ -8,7 +8,12 @@
 //! - Runs 4-5, two clusters in it (API mode while `CREATING`, and `CONFIG_MAP` with foreign
 //!   aws-auth rows) through the central bus; the events again write nothing.
 //! - Runs 6-8, the backfill: a plan of the organization (three accounts new, ours drifted, the
-//!   clusters in sync, the drift metric), an apply that enqueues, and a plan that finds nothing.
+//!   clusters in sync, three account/region pairs without the forwarding StackSet's instance,
+//!   the drift metric), an apply that enqueues and fills those pairs, and a plan that finds
+//!   nothing.
+//! - Runs 9-12, `stack` deploy mode for another new account: its provider and roles made as
+//!   one stack; the event again makes no change set; a role removed from the configuration
+//!   planned (a change set removing exactly it), then applied.
 //!
 //! Exits non-zero if a run is not as it should be.
 
@@ -36,6 +41,13 @@ const API_CLUSTER: &str = "payments-prod";
 /// A cluster in CONFIG_MAP mode: aws-auth rows.
 const LEGACY_CLUSTER: &str = "payments-legacy";
 const AWS_AUTH: &str = "/api/v1/namespaces/kube-system/configmaps/aws-auth";
+/// The forwarding StackSet, as the template names it in a stack called `autofed`.
+const FORWARDING: &str = "autofed-cluster-event-forwarding";
+/// The regions it covers.
+const FORWARDING_REGIONS: [&str; 2] = ["eu-west-1", "us-east-1"];
+/// The account onboarded in `stack` deploy mode.
+const STACK_ACCOUNT: &str = "payments-platform";
+const STACK: &str = "autofed-federation";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -115,6 +127,24 @@ async fn main() -> ExitCode {
     ok &= onboard_clusters(&aws, &eks, &routing, &clusters, &new_id, &out_dir).await;
     ok &= clusters.dlq.depth().await == 0;
 
+    // The forwarding StackSet, deployed everywhere but three account/region pairs.
+    let dev = sandbox.accounts["payments-dev"].clone();
+    let without = [
+        (new_id.clone(), "us-east-1"),
+        (dev.clone(), "eu-west-1"),
+        (dev.clone(), "us-east-1"),
+    ];
+    fixtures::forwarding_stack_set(&aws, &sandbox, FORWARDING, &FORWARDING_REGIONS, &without).await;
+    println!(
+        "\n== CloudFormation (moto): StackSet {FORWARDING} (service-managed) with an instance in every account in {}, except {}",
+        FORWARDING_REGIONS.join(" and "),
+        without
+            .iter()
+            .map(|(a, r)| format!("{a}/{r}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
     // The backfill: its own Runtime API, sending to the onboarders' queues.
     let api = RuntimeApi::start("autofed-backfill").await;
     let backfill = FunctionProcess::start(
@@ -125,10 +155,14 @@ async fn main() -> ExitCode {
             ("AWS_ENDPOINT_URL_EKS", eks.url.clone()),
             ("AUTOFED_ACCOUNT_QUEUE_URL", accounts.work.url.clone()),
             ("AUTOFED_CLUSTER_QUEUE_URL", clusters.work.url.clone()),
+            ("AUTOFED_FORWARDING_STACK_SET", FORWARDING.to_string()),
+            ("AUTOFED_FORWARDING_TARGETS", sandbox.root.clone()),
+            ("AUTOFED_FORWARDING_REGIONS", FORWARDING_REGIONS.join(",")),
         ]),
     );
     ok &= run_backfill(&aws, &api, &backfill, &accounts, &new_id, &out_dir).await;
     ok &= accounts.dlq.depth().await == 0;
+    ok &= onboard_in_stack_mode(&aws, &mut sandbox, &sqs, &moto.url, &template, &out_dir).await;
 
     println!(
         "\nfunction logs: {} + {} JSON lines; moto, the fakes, the Runtime APIs and the functions stop with this process.",
@@ -892,7 +926,23 @@ async fn run_backfill(
                     );
                 }
             }
-            ok &= sent == 4 && accounts.work.depth().await == 0;
+            let operations: Vec<&Value> = result["coverage"]["operations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .collect();
+            for o in &operations {
+                println!(
+                    "   StackSet operation {}: {} (failed instances: {})",
+                    o["operation_id"].as_str().unwrap_or_default(),
+                    o["status"].as_str().unwrap_or_default(),
+                    o["failed"].as_array().map_or(0, Vec::len)
+                );
+            }
+            ok &= sent == 4
+                && accounts.work.depth().await == 0
+                && !operations.is_empty()
+                && operations.iter().all(|o| o["status"] == "SUCCEEDED");
         } else {
             ok &= print_backfill_plan(&result, process, run == 6);
         }
@@ -945,6 +995,31 @@ fn print_backfill_plan(result: &Value, process: &FunctionProcess, first: bool) -
     } else {
         table(&["subject", "state", "what a run would do"], &rows);
     }
+    let coverage = &result["coverage"];
+    let gaps: Vec<String> = coverage["gaps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            format!(
+                "{}/{} ({})",
+                g["account_id"].as_str().unwrap_or_default(),
+                g["region"].as_str().unwrap_or_default(),
+                g["state"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    println!(
+        "   forwarding StackSet {}: {} of {} account/region pairs current; without an instance: {}",
+        coverage["stack_set"].as_str().unwrap_or_default(),
+        coverage["current"],
+        coverage["expected"],
+        if gaps.is_empty() {
+            "none".to_string()
+        } else {
+            gaps.join(", ")
+        }
+    );
     let metric: Value = process
         .log_lines()
         .iter()
@@ -962,12 +1037,181 @@ fn print_backfill_plan(result: &Value, process: &FunctionProcess, first: bool) -
     if first {
         result["accounts"]["new"] == 3
             && result["accounts"]["drifted"] == 1
-            && result["drifted_resources"] == 1
+            // The detached policy, and the three pairs without a forwarding instance.
+            && result["drifted_resources"] == 4
+            && gaps.len() == 3
             && result["clusters"]["in_sync"] == 2
-            && metric["DriftedResources"] == 1
+            && metric["DriftedResources"] == 4
     } else {
         result["items"].as_array().is_some_and(Vec::is_empty)
+            && gaps.is_empty()
             && result["accounts"]["in_sync"] == 4
             && metric["DriftedResources"] == 0
     }
+}
+
+/// Runs 9-12: another new account, in `stack` deploy mode (no Okta: the metadata file), through
+/// its own account-onboarder process (each configuration is read at init): the stack made;
+/// the event again, no change set; ReadOnly removed from the configuration, planned with
+/// `dry_run` and then applied.
+async fn onboard_in_stack_mode(
+    aws: &aws_config::SdkConfig,
+    sandbox: &mut fixtures::Sandbox,
+    sqs: &aws_sdk_sqs::Client,
+    moto_url: &str,
+    template: &str,
+    out_dir: &Path,
+) -> bool {
+    let id = sandbox
+        .add_account(aws, STACK_ACCOUNT, "Dev", &[("team", "payments")])
+        .await;
+    let base = format!("{}\n[deploy]\nmode = \"stack\"\n", sandbox.render(template));
+    let without_readonly = fixtures::without_role(&base, "ReadOnly");
+    let configs = [
+        ("stack", base.clone()),
+        ("stack-plan", format!("dry_run = true\n{without_readonly}")),
+        ("stack-apply", without_readonly),
+    ];
+    let body = event("create-account-result-succeeded.json", &id);
+    let mut ok = true;
+    let mut run = 9;
+    for (name, text) in configs {
+        let config = out_dir.join(format!("autofed-{name}.toml"));
+        std::fs::write(&config, text).expect("write config");
+        let lambda = Lambda::start(
+            sqs,
+            "account-onboarder",
+            &format!("autofed-account-events-{name}"),
+            &[
+                ("AWS_ENDPOINT_URL", moto_url.to_string()),
+                ("AUTOFED_CONFIG", config.display().to_string()),
+            ],
+        )
+        .await;
+        let times = if name == "stack" { 2 } else { 1 };
+        for n in 0..times {
+            match (name, n) {
+                ("stack", 0) => println!(
+                    "\n== Run {run}: [deploy] mode = \"stack\": CreateAccountResult for {STACK_ACCOUNT} ({id}) -> queue -> account-onboarder"
+                ),
+                ("stack", _) => {
+                    println!("\n== Run {run}: the same event again: no change set may be made")
+                }
+                ("stack-plan", _) => println!(
+                    "\n== Run {run}: role ReadOnly removed from the configuration, dry_run = true: the plan"
+                ),
+                _ => println!("\n== Run {run}: the same configuration applied"),
+            }
+            lambda.work.send(&body).await;
+            let Some(response) = lambda.deliver().await else {
+                eprintln!("run {run}: no message to deliver");
+                return false;
+            };
+            let reports = lambda.process.reports();
+            let Some(report) = reports.last() else {
+                eprintln!("run {run}: the function logged no report");
+                return false;
+            };
+            let path = out_dir.join(format!("report-run{run}.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(report).unwrap())
+                .expect("write report");
+            print_report(report);
+            println!("   JSON report: {}", path.display());
+            let stack_actions: Vec<&Value> = report["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| {
+                    a["resource"]
+                        .as_str()
+                        .is_some_and(|r| r.starts_with("stack/"))
+                })
+                .collect();
+            let failed = report["actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["status"] == "failed");
+            ok &= response.batch_item_failures.is_empty() && !failed;
+            let summary = |i: usize| stack_actions.get(i).and_then(|a| a["summary"].as_str());
+            match (name, n) {
+                ("stack", 0) => {
+                    ok &= stack_actions.len() == 1
+                        && summary(0).is_some_and(|s| s.starts_with("create stack"));
+                    ok &= print_stack(aws, &id, 4).await;
+                }
+                ("stack", _) => {
+                    let change_sets = report["calls"]["by_operation"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .filter(|(k, _)| k.contains("ChangeSet"))
+                        .count();
+                    println!(
+                        "   rerun: {} actions, {} write calls, {change_sets} change set calls",
+                        report["actions"].as_array().map_or(0, Vec::len),
+                        report["calls"]["writes"]
+                    );
+                    ok &= report["actions"].as_array().is_some_and(Vec::is_empty)
+                        && report["calls"]["writes"] == 0
+                        && change_sets == 0;
+                }
+                ("stack-plan", _) => {
+                    ok &= report["mode"] == "plan"
+                        && report["calls"]["writes"] == 0
+                        && stack_actions.len() == 1
+                        && summary(0)
+                            == Some(
+                                "update stack autofed-federation with a change set: Remove RoleReadOnly (AWS::IAM::Role)",
+                            );
+                }
+                _ => {
+                    ok &= stack_actions.len() == 1 && stack_actions[0]["status"] == "applied";
+                    ok &= print_stack(aws, &id, 3).await;
+                }
+            }
+            run += 1;
+        }
+        ok &= lambda.dlq.depth().await == 0;
+    }
+    ok
+}
+
+/// Prints the account's stack (status, termination protection, resources) read back from
+/// moto; whether it holds `resources` resources, protected.
+async fn print_stack(aws: &aws_config::SdkConfig, id: &str, resources: usize) -> bool {
+    let cfn = aws_sdk_cloudformation::Client::new(&fixtures::member_config(aws, id).await);
+    let Ok(described) = cfn.describe_stacks().stack_name(STACK).send().await else {
+        println!("   stack {STACK}: missing");
+        return false;
+    };
+    let stack = &described.stacks()[0];
+    let listed = cfn
+        .list_stack_resources()
+        .stack_name(STACK)
+        .send()
+        .await
+        .expect("list the stack's resources");
+    let rows: Vec<Vec<String>> = listed
+        .stack_resource_summaries()
+        .iter()
+        .map(|r| {
+            vec![
+                r.logical_resource_id().unwrap_or_default().to_string(),
+                r.resource_type().unwrap_or_default().to_string(),
+                r.physical_resource_id().unwrap_or_default().to_string(),
+            ]
+        })
+        .collect();
+    println!(
+        "\n   Stack {STACK} in account {id}, read back from moto: {}, termination protection {}",
+        stack.stack_status().map(|s| s.as_str()).unwrap_or_default(),
+        if stack.enable_termination_protection() == Some(true) {
+            "on"
+        } else {
+            "off"
+        }
+    );
+    table(&["logical id", "type", "physical id"], &rows);
+    rows.len() == resources && stack.enable_termination_protection() == Some(true)
 }
