@@ -385,7 +385,6 @@ async fn a_plan_names_exactly_the_pairs_without_a_forwarding_instance_and_apply_
     let applied = backfill(&ctx, &outbox, json!({"mode": "apply", "accounts": "all"}))
         .await
         .unwrap();
-    eprintln!("APPLIED {}", applied["coverage"]);
     let operations = applied["coverage"]["operations"].as_array().unwrap();
     // members[0] lacks both regions, members[2] one: two operations, both succeeded.
     assert_eq!(operations.len(), 2, "{operations:?}");

@@ -262,6 +262,18 @@ async fn bad_configurations_name_the_key_and_value() {
             "saml.provider_name",
         ),
         (format!("{good}\n[nonsense]\nx = 1\n"), "nonsense"),
+        (
+            format!("{good}\n[deploy]\nmode = \"cloudformation\"\n"),
+            "deploy.mode",
+        ),
+        (
+            format!("{good}\n[deploy]\nmode = \"stack\"\nstack_name = \"autofed_federation\"\n"),
+            "deploy.stack_name",
+        ),
+        (
+            format!("{good}\n[deploy]\nmode = \"stack\"\nstack = \"x\"\n"),
+            "stack",
+        ),
         (good[..good.len() / 2].to_string(), "configuration"),
     ];
     for (text, needle) in &cases {

@@ -66,6 +66,22 @@ async fn role_names(bed: &Bed, id: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every member-account call of a run must be allowed by the session policy autofed passes to
+/// AssumeRole in stack mode.
+fn assert_within_session_policy(report: &Report) {
+    for key in report.calls.by_operation.keys() {
+        let action = match key.split_once(':') {
+            Some(("IAM", op)) => format!("iam:{op}"),
+            Some(("CloudFormation", op)) => format!("cloudformation:{op}"),
+            _ => continue,
+        };
+        assert!(
+            autofed::aws::sts::STACK_ACTIONS.contains(&action.as_str()),
+            "{action} is called but not in the stack-mode session policy"
+        );
+    }
+}
+
 fn stack_actions(report: &Report) -> Vec<(ActionKind, String, Status)> {
     report
         .actions
@@ -95,6 +111,7 @@ async fn the_provider_and_roles_live_in_one_protected_stack_and_a_rerun_makes_no
     let config = stack_config(&bed, "");
 
     let report = run(&bed, &config, &id, Mode::Apply).await;
+    assert_within_session_policy(&report);
     let stack = stack_actions(&report);
     assert_eq!(stack.len(), 1, "{stack:?}");
     let (kind, summary, status) = &stack[0];
@@ -166,6 +183,7 @@ async fn the_provider_and_roles_live_in_one_protected_stack_and_a_rerun_makes_no
     assert!(report.actions.is_empty(), "{:?}", report.actions);
     assert_eq!(account_writes(&bed), Vec::<String>::new());
     assert_eq!(report.calls.writes, 0);
+    bed.assert_actions_listed("account-onboarder");
 }
 
 #[tokio::test]
@@ -342,6 +360,7 @@ async fn a_same_named_role_outside_the_stack_is_a_conflict_until_adopted() {
     );
     assert_eq!(account_writes(&bed), Vec::<String>::new());
     let report = run(&bed, &adopt, &id, Mode::Apply).await;
+    assert_within_session_policy(&report);
     assert!(
         stack_actions(&report)
             .iter()
@@ -407,6 +426,8 @@ async fn the_drift_run_reports_drifted_resources_with_expected_and_actual_values
         Vec::<String>::new(),
         "drift detection writes nothing"
     );
+    assert_within_session_policy(&plan);
+    bed.assert_actions_listed("backfill");
 }
 
 #[tokio::test]

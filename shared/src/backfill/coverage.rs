@@ -143,16 +143,7 @@ pub async fn check(ctx: &Context, fw: &Forwarding, accounts: &[AccountId]) -> Re
         for region in &fw.regions {
             expected += 1;
             let key = (account.to_string(), region.clone());
-            let gap = match instances.get(&key) {
-                None => Some(("missing", None)),
-                Some(i) => match (i.status.as_str(), i.detailed.as_deref()) {
-                    (_, Some("PENDING" | "RUNNING")) | ("CURRENT", _) => None,
-                    ("INOPERABLE", _) | (_, Some("FAILED" | "FAILED_IMPORT" | "CANCELLED")) => {
-                        Some(("failed", i.reason.clone()))
-                    }
-                    _ => Some(("outdated", i.reason.clone())),
-                },
-            };
+            let gap = gap_of(instances.get(&key));
             if let Some((state, reason)) = gap {
                 gaps.push(Gap {
                     account_id: key.0,
@@ -174,6 +165,24 @@ pub async fn check(ctx: &Context, fw: &Forwarding, accounts: &[AccountId]) -> Re
         gaps,
         operations: Vec::new(),
     })
+}
+
+/// Whether an account/region pair with this instance (or none) is a gap, and which kind:
+/// `missing`; `failed` (inoperable, or its last deployment failed or was cancelled);
+/// `outdated` (not current and not being deployed). Current instances and those being
+/// deployed are not gaps.
+fn gap_of(instance: Option<&cfn::Instance>) -> Option<(&'static str, Option<String>)> {
+    let Some(i) = instance else {
+        return Some(("missing", None));
+    };
+    match (i.status.as_str(), i.detailed.as_deref()) {
+        (_, Some("PENDING" | "RUNNING")) => None,
+        ("INOPERABLE", _) | (_, Some("FAILED" | "FAILED_IMPORT" | "CANCELLED")) => {
+            Some(("failed", i.reason.clone()))
+        }
+        ("CURRENT", _) => None,
+        _ => Some(("outdated", i.reason.clone())),
+    }
 }
 
 /// Deploys the missing instances and re-deploys the failed and outdated ones: one operation
@@ -261,4 +270,43 @@ async fn accounts_under(
         );
     }
     Ok(accounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(status: &str, detailed: Option<&str>) -> cfn::Instance {
+        cfn::Instance {
+            account: "111111111111".into(),
+            region: "eu-west-1".into(),
+            status: status.into(),
+            detailed: detailed.map(String::from),
+            reason: Some("because".into()),
+        }
+    }
+
+    #[test]
+    fn gaps_are_missing_failed_or_outdated_instances() {
+        assert_eq!(gap_of(None), Some(("missing", None)));
+        let kind = |s, d| gap_of(Some(&instance(s, d))).map(|g| g.0);
+        assert_eq!(kind("CURRENT", Some("SUCCEEDED")), None);
+        assert_eq!(kind("CURRENT", None), None);
+        assert_eq!(kind("OUTDATED", Some("RUNNING")), None);
+        assert_eq!(kind("OUTDATED", Some("PENDING")), None);
+        assert_eq!(kind("OUTDATED", Some("FAILED")), Some("failed"));
+        assert_eq!(kind("CURRENT", Some("CANCELLED")), Some("failed"));
+        assert_eq!(kind("INOPERABLE", Some("INOPERABLE")), Some("failed"));
+        assert_eq!(
+            kind("OUTDATED", Some("SKIPPED_SUSPENDED_ACCOUNT")),
+            Some("outdated")
+        );
+        assert_eq!(
+            gap_of(Some(&instance("OUTDATED", Some("FAILED"))))
+                .unwrap()
+                .1
+                .as_deref(),
+            Some("because")
+        );
+    }
 }
