@@ -550,3 +550,298 @@ async fn delete(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{
+        desired::{DesiredProvider, managed_tags},
+        ids::AccountId,
+        observe::{ObservedProvider, ObservedRole},
+        policy,
+    };
+
+    const PROVIDER: &str = "arn:aws:iam::222222222222:saml-provider/Okta";
+
+    fn role(name: &str) -> DesiredRole {
+        DesiredRole {
+            name: name.into(),
+            path: "/".into(),
+            description: None,
+            trust: policy::saml_trust(PROVIDER),
+            managed_policy_arns: Default::default(),
+            inline_policy: None,
+            max_session_duration: 3600,
+            permissions_boundary: None,
+        }
+    }
+
+    fn desired() -> Desired {
+        Desired {
+            account_id: AccountId::parse("222222222222").unwrap(),
+            alias: None,
+            provider: DesiredProvider {
+                name: "Okta".into(),
+                arn: PROVIDER.into(),
+                metadata: "<md/>".into(),
+            },
+            roles: vec![role("Admin"), role("ReadOnly")],
+            assignments: Vec::new(),
+            unassigned: Vec::new(),
+            okta: None,
+            okta_push_app: None,
+            create_push_mappings: false,
+        }
+    }
+
+    fn nothing() -> Observed {
+        Observed {
+            aliases: Vec::new(),
+            provider: None,
+            roles: BTreeMap::new(),
+            assignments: Vec::new(),
+            unassigned: Vec::new(),
+            okta: None,
+            stack: None,
+        }
+    }
+
+    fn stack(status: &str, protected: bool, tags: BTreeMap<String, String>) -> StackObserved {
+        StackObserved {
+            name: "autofed-federation".into(),
+            state: Some(cfn::StackState {
+                id: "arn:aws:cloudformation:eu-west-1:222222222222:stack/autofed-federation/1"
+                    .into(),
+                status: status.into(),
+                reason: None,
+                tags,
+                termination_protection: protected,
+            }),
+            template: None,
+            resources: Vec::new(),
+            drift: Vec::new(),
+        }
+    }
+
+    /// The stack as autofed made it for `desired()`.
+    fn deployed() -> StackObserved {
+        let d = desired();
+        let roles: Vec<&DesiredRole> = d.roles.iter().collect();
+        StackObserved {
+            template: Some(template::render("222222222222", Some(&d.provider), &roles)),
+            resources: vec![
+                cfn::StackResource {
+                    logical_id: "RoleAdmin".into(),
+                    physical_id: "Admin".into(),
+                    resource_type: template::ROLE_TYPE.into(),
+                },
+                cfn::StackResource {
+                    logical_id: "RoleReadOnly".into(),
+                    physical_id: "ReadOnly".into(),
+                    resource_type: template::ROLE_TYPE.into(),
+                },
+                cfn::StackResource {
+                    logical_id: template::PROVIDER_ID.into(),
+                    physical_id: PROVIDER.into(),
+                    resource_type: template::PROVIDER_TYPE.into(),
+                },
+            ],
+            ..stack("UPDATE_COMPLETE", true, managed_tags())
+        }
+    }
+
+    fn observed_role(tags: BTreeMap<String, String>, path: &str) -> ObservedRole {
+        ObservedRole {
+            path: path.into(),
+            tags,
+            trust: Some(policy::saml_trust(PROVIDER)),
+            description: None,
+            max_session_duration: 3600,
+            permissions_boundary: None,
+            attached: Default::default(),
+            inline_policy: None,
+        }
+    }
+
+    fn summaries(actions: &[Action]) -> Vec<(ActionKind, String)> {
+        actions
+            .iter()
+            .map(|a| (a.kind, a.summary.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_new_account_gets_one_create_change_set() {
+        let none = StackObserved {
+            state: None,
+            ..stack("", false, BTreeMap::new())
+        };
+        let actions = plan(&desired(), &nothing(), &none, false);
+        assert_eq!(actions.len(), 1);
+        let Some(Op::Stack(StackOp::Deploy {
+            kind,
+            expected,
+            replace_shell,
+            ..
+        })) = &actions[0].op
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(*kind, ChangeSetKind::Create);
+        assert!(!replace_shell);
+        assert_eq!(
+            list(expected),
+            "Add RoleAdmin (AWS::IAM::Role), Add RoleReadOnly (AWS::IAM::Role), Add SamlProvider (AWS::IAM::SAMLProvider)"
+        );
+    }
+
+    #[test]
+    fn a_stack_as_configured_plans_nothing_and_one_without_protection_is_protected() {
+        assert!(plan(&desired(), &nothing(), &deployed(), false).is_empty());
+        let unprotected = StackObserved {
+            state: deployed().state.map(|s| cfn::StackState {
+                termination_protection: false,
+                ..s
+            }),
+            ..deployed()
+        };
+        assert_eq!(
+            summaries(&plan(&desired(), &nothing(), &unprotected, false)),
+            [(
+                ActionKind::Update,
+                "turn on termination protection of stack autofed-federation".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_stack_autofed_did_not_make_is_a_conflict_and_nothing_else() {
+        let foreign = stack("CREATE_COMPLETE", false, BTreeMap::new());
+        let actions = plan(&desired(), &nothing(), &foreign, true);
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].kind, ActionKind::Conflict);
+        assert!(actions[0].op.is_none());
+    }
+
+    #[test]
+    fn an_empty_stack_left_by_a_failed_creation_is_replaced() {
+        let shell = stack("ROLLBACK_COMPLETE", false, managed_tags());
+        let actions = plan(&desired(), &nothing(), &shell, false);
+        assert_eq!(actions.len(), 1, "{actions:?}");
+        assert!(matches!(
+            &actions[0].op,
+            Some(Op::Stack(StackOp::Deploy {
+                kind: ChangeSetKind::Create,
+                replace_shell: true,
+                ..
+            }))
+        ));
+    }
+
+    #[test]
+    fn resources_outside_the_stack_are_conflicts_unless_autofeds_or_adopted() {
+        let mut observed = nothing();
+        observed
+            .roles
+            .insert("Admin".into(), observed_role(BTreeMap::new(), "/"));
+        observed
+            .roles
+            .insert("ReadOnly".into(), observed_role(managed_tags(), "/"));
+        let none = StackObserved {
+            state: None,
+            ..stack("", false, BTreeMap::new())
+        };
+        // Admin is someone else's: a conflict, and out of the template. ReadOnly is autofed's
+        // (direct mode): imported, then the stack is brought to the configuration.
+        let actions = plan(&desired(), &observed, &none, false);
+        assert_eq!(actions[0].kind, ActionKind::Conflict);
+        assert!(
+            actions[0]
+                .summary
+                .contains("role Admin exists outside stack")
+        );
+        let Some(Op::Stack(StackOp::Import { imports, .. })) = &actions[1].op else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(
+            imports,
+            &[Import {
+                resource_type: template::ROLE_TYPE.into(),
+                logical_id: "RoleReadOnly".into(),
+                identifier: ("RoleName".into(), "ReadOnly".into()),
+            }]
+        );
+        let Some(Op::Stack(StackOp::Deploy { kind, expected, .. })) = &actions[2].op else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(*kind, ChangeSetKind::Update);
+        assert_eq!(
+            list(expected),
+            "Add SamlProvider (AWS::IAM::SAMLProvider), Modify RoleReadOnly (AWS::IAM::Role)"
+        );
+        // With adopt, Admin is imported too; a role at another path never is.
+        let actions = plan(&desired(), &observed, &none, true);
+        let Some(Op::Stack(StackOp::Import { imports, .. })) = &actions[0].op else {
+            panic!("{actions:?}")
+        };
+        assert_eq!(imports.len(), 2);
+        observed
+            .roles
+            .insert("Admin".into(), observed_role(managed_tags(), "/other/"));
+        let actions = plan(&desired(), &observed, &none, true);
+        assert!(
+            actions[0].summary.contains("IAM cannot move a role"),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn a_foreign_provider_stops_the_stack() {
+        let mut observed = nothing();
+        observed.provider = Some(ObservedProvider {
+            metadata: "<md/>".into(),
+            tags: BTreeMap::new(),
+        });
+        let none = StackObserved {
+            state: None,
+            ..stack("", false, BTreeMap::new())
+        };
+        let actions = plan(&desired(), &observed, &none, false);
+        assert_eq!(actions.len(), 3);
+        assert!(
+            actions
+                .iter()
+                .all(|a| a.kind == ActionKind::Conflict && a.op.is_none())
+        );
+    }
+
+    #[test]
+    fn drifted_resources_are_reported_with_their_differences() {
+        let mut seen = deployed();
+        seen.drift = vec![ResourceDrift {
+            logical_id: "RoleAdmin".into(),
+            physical_id: "Admin".into(),
+            resource_type: template::ROLE_TYPE.into(),
+            status: "MODIFIED".into(),
+            differences: vec![cfn::PropertyDifference {
+                path: "/MaxSessionDuration".into(),
+                expected: "3600".into(),
+                actual: "7200".into(),
+                kind: "NOT_EQUAL".into(),
+            }],
+        }];
+        let actions = plan(&desired(), &nothing(), &seen, false);
+        assert_eq!(
+            summaries(&actions),
+            [(
+                ActionKind::Manual,
+                "AWS::IAM::Role Admin (RoleAdmin) drifted from stack autofed-federation: MODIFIED; \
+                 /MaxSessionDuration NOT_EQUAL: expected 3600, actual 7200"
+                    .to_string()
+            )]
+        );
+        assert_eq!(actions[0].resource, "stack/autofed-federation/RoleAdmin");
+    }
+}
