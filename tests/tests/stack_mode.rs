@@ -10,7 +10,7 @@ use autofed::{
     plan::ActionKind,
     report::{Mode, Report, Status},
 };
-use autofed_tests::bed::Bed;
+use autofed_tests::{bed::Bed, proxy::Fault};
 
 const STACK: &str = "autofed-federation";
 
@@ -472,4 +472,46 @@ async fn deprovisioning_deletes_the_stack_only_when_enabled() {
         .send()
         .await;
     assert!(gone.is_err(), "{gone:?}");
+}
+
+#[tokio::test]
+async fn a_stack_busy_with_another_operation_is_not_ready_and_the_change_waits() {
+    let mut bed = Bed::new().await;
+    let id = bed.new_account(&[("team", "payments")]).await;
+    run(&bed, &stack_config(&bed, ""), &id, Mode::Apply).await;
+    let edited = bed.config_text(|c| {
+        format!(
+            "{}\n[deploy]\nmode = \"stack\"\n",
+            autofed_tests::fixtures::without_role(&c, "ReadOnly")
+        )
+    });
+    // Between this run's read and its change set, another operation began on the stack.
+    bed.proxy.inject(Fault::iam_error(
+        "CreateChangeSet",
+        400,
+        "ValidationError",
+        &format!(
+            "Stack:arn:aws:cloudformation:eu-west-1:{id}:stack/autofed-federation/1 is in \
+             UPDATE_IN_PROGRESS state and can not be updated."
+        ),
+    ));
+    let ctx = bed.context(&edited);
+    let account = AccountId::parse(&id).unwrap();
+    let outcome = onboard::onboard(&ctx, &account, Mode::Apply).await.unwrap();
+    let err = outcome.error().expect("the change did not happen");
+    assert_eq!(
+        err.disposition(),
+        autofed::error::Disposition::RetryLater,
+        "{err}"
+    );
+    assert!(err.to_string().contains("UPDATE_IN_PROGRESS"), "{err}");
+    assert!(role_names(&bed, &id).await.contains("ReadOnly"));
+
+    // Delivered again, it is planned afresh and made.
+    let Outcome::Reconciled(report) = onboard::onboard(&ctx, &account, Mode::Apply).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(stack_actions(&report)[0].2, Status::Applied, "{report:?}");
+    assert!(!role_names(&bed, &id).await.contains("ReadOnly"));
 }

@@ -460,7 +460,10 @@ async fn change(
         cfn::delete_stack(client, stack).await?;
         cfn::settle(client, stack, timeout).await?;
     }
-    let (id, changes) = match cfn::create_change_set(client, new, timeout).await? {
+    let (id, changes) = match cfn::create_change_set(client, new, timeout)
+        .await
+        .map_err(|e| busy(stack, account_id, e))?
+    {
         ChangeSet::Ready { id, changes } => (id, changes),
         ChangeSet::Failed { id, reason } => {
             cfn::delete_change_set(client, &id).await?;
@@ -493,7 +496,9 @@ async fn change(
         });
     }
     info!(account_id, stack, change_set = %id, changes = %list(&changes), "executing change set");
-    cfn::execute_change_set(client, &id).await?;
+    cfn::execute_change_set(client, &id)
+        .await
+        .map_err(|e| busy(stack, account_id, e))?;
     let state = cfn::settle(client, stack, timeout).await?;
     match state {
         Some(s) if s.status.ends_with("_COMPLETE") && !s.status.contains("ROLLBACK") => {
@@ -524,6 +529,28 @@ async fn change(
     }
 }
 
+/// CloudFormation refuses a change while another operation runs on the stack (a person's, or
+/// another delivery's that began after this run read the stack): that is "not ready", to be
+/// tried again after a delay and planned afresh, not a refusal of the change itself.
+fn busy(stack: &str, account_id: &str, e: Error) -> Error {
+    match &e {
+        Error::Aws {
+            service: "cloudformation",
+            message,
+            ..
+        } if message.contains("_IN_PROGRESS state")
+            || message.contains("in its current status")
+            || message.contains("operation in progress") =>
+        {
+            Error::NotReady {
+                subject: format!("stack {stack} in account {account_id}"),
+                reason: message.clone(),
+            }
+        }
+        _ => e,
+    }
+}
+
 async fn delete(
     client: &aws_sdk_cloudformation::Client,
     account_id: &str,
@@ -536,7 +563,9 @@ async fn delete(
     if state.termination_protection {
         cfn::set_termination_protection(client, stack, false).await?;
     }
-    cfn::delete_stack(client, stack).await?;
+    cfn::delete_stack(client, stack)
+        .await
+        .map_err(|e| busy(stack, account_id, e))?;
     match cfn::settle(client, stack, timeout).await? {
         None => Ok(()),
         Some(s) => {
