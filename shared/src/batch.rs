@@ -32,15 +32,18 @@ enum Work {
     Clusters,
 }
 
-/// How many records of a batch are worked on at once: SQS's largest batch.
+/// How many records of a batch are worked on at once.
 pub const RECORD_CONCURRENCY: usize = 10;
 
 /// Handles a batch of organization events; the response names the records the queue should
 /// deliver again.
 ///
-/// The records of a batch are worked on at once (up to [`RECORD_CONCURRENCY`]): an account's
-/// onboarding mostly waits on calls, and Identity Center's limits are kept by the context's
-/// assignment permits, not by working one account at a time. A record is started only while at
+/// The records of a batch are worked on at once (up to [`RECORD_CONCURRENCY`], the next one
+/// started as soon as any finishes): an account's onboarding mostly waits on calls, and
+/// Identity Center's limits are kept by the context's pacing and assignment permits, not by
+/// working one account at a time. Accounts started at different times are in different phases
+/// (reading, writing IAM and Okta, waiting on assignment creations), so Identity Center's rate
+/// stays busy. A record is started only while at
 /// least `retry.assignment_timeout_seconds` plus a minute remain before `deadline` (the
 /// invocation's, from Lambda): the rest are handed back at once, so a long batch never runs
 /// into the function's timeout, which would fail the whole batch with no partial response.
@@ -83,7 +86,7 @@ async fn handle_batch(
             };
             (message_id, done)
         })
-        .buffered(RECORD_CONCURRENCY)
+        .buffer_unordered(RECORD_CONCURRENCY)
         .collect()
         .await;
     let mut response = SqsBatchResponse::default();

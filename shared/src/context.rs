@@ -119,7 +119,7 @@ impl Context {
             assignment_slots: tokio::sync::Semaphore::new(config.identity_center.max_in_flight),
             organizations: clients::organizations(&aws),
             sts: clients::sts(&aws),
-            sso_admin: clients::sso_admin(&aws),
+            sso_admin: clients::sso_admin(&aws, config.identity_center.calls_per_second),
             identity_store: clients::identity_store(&aws),
             sqs: clients::sqs(&aws),
             secrets: clients::secrets_manager(&aws),

@@ -96,12 +96,14 @@ pub enum ObservedAssignment {
     },
 }
 
-/// Reads the current state of everything `desired` names.
+/// Reads the current state of everything `desired` names. The provider and Okta are read
+/// before (the provider's existence decides how far Okta's app is looked for).
 #[tracing::instrument(skip_all, fields(account_id = %desired.account_id))]
 pub async fn observe(
     iam_client: &aws_sdk_iam::Client,
     identity_center: &sso::IdentityCenter<'_>,
     desired: &Desired,
+    provider: Option<ObservedProvider>,
     okta: Option<OktaObserved>,
     adopt: bool,
 ) -> Result<Observed> {
@@ -110,7 +112,6 @@ pub async fn observe(
     } else {
         Vec::new()
     };
-    let provider = iam::saml_provider(iam_client, &desired.provider.arn).await?;
     let mut roles = BTreeMap::new();
     for role in &desired.roles {
         if let Some(mut seen) = iam::role(iam_client, &role.name).await? {

@@ -7,7 +7,7 @@ use tracing::{info, instrument, warn};
 use crate::{
     Context,
     apply::{self, Clients},
-    aws::{clients, org, sts},
+    aws::{clients, iam, org, sts},
     calls,
     config::DeployMode,
     desired::{self, Desired},
@@ -108,7 +108,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         actions.extend(first);
         statuses.extend(done);
         plan = if ok {
-            observed.okta = read_okta(ctx, &mut desired).await?;
+            observed.okta = read_okta(ctx, &mut desired, observed.provider.is_some()).await?;
             plan::plan(&desired, &observed, ctx.config.adopt)
         } else {
             Vec::new()
@@ -154,9 +154,9 @@ fn creates_app(action: &Action) -> bool {
     matches!(&action.op, Some(Op::Okta(op)) if op.creates_app())
 }
 
-/// Desired state and observation: Okta first (its app supplies the SAML metadata, and a bad
-/// token stops the run before any write), then the account (and its stack, in `stack` mode:
-/// with drift detection when only planning) and Identity Center.
+/// Desired state and observation: the SAML provider, then Okta (its app supplies the SAML
+/// metadata, and a bad token stops the run before any write), then the rest of the account (and
+/// its stack, in `stack` mode: with drift detection when only planning) and Identity Center.
 async fn read(
     ctx: &Context,
     account: &Account,
@@ -170,11 +170,13 @@ async fn read(
         None => Arc::from(""),
     };
     let mut desired = desired::for_account(&ctx.config, account, ctx.partition, metadata);
-    let okta = read_okta(ctx, &mut desired).await?;
+    let provider = iam::saml_provider(iam, &desired.provider.arn).await?;
+    let okta = read_okta(ctx, &mut desired, provider.is_some()).await?;
     let mut observed = observe::observe(
         iam,
         &ctx.identity_center(),
         &desired,
+        provider,
         okta,
         ctx.config.adopt,
     )
@@ -195,12 +197,17 @@ async fn read(
 }
 
 /// What autofed keeps in Okta for the account, when configured; the provider's desired
-/// metadata becomes the account's app's, once the app exists.
-async fn read_okta(ctx: &Context, desired: &mut Desired) -> Result<Option<OktaObserved>> {
+/// metadata becomes the account's app's, once the app exists. `federated`: the account's
+/// provider exists.
+async fn read_okta(
+    ctx: &Context,
+    desired: &mut Desired,
+    federated: bool,
+) -> Result<Option<OktaObserved>> {
     let okta = match (&ctx.okta, &desired.okta) {
-        (Some(client), Some(d)) => {
-            Some(okta::observe::observe(client, d, desired.okta_push_app.as_deref()).await?)
-        }
+        (Some(client), Some(d)) => Some(
+            okta::observe::observe(client, d, desired.okta_push_app.as_deref(), federated).await?,
+        ),
         _ => None,
     };
     if let Some(doc) = okta.as_ref().and_then(|o| o.metadata.as_deref()) {

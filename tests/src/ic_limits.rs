@@ -51,6 +51,9 @@ pub struct Stats {
     pub peak_in_progress: usize,
     /// The most calls admitted within one second.
     pub peak_tps: usize,
+    /// Calls admitted in each whole second since the limits were set: where the rate went
+    /// unused.
+    pub per_second: Vec<usize>,
 }
 
 /// The proxy's limit state.
@@ -62,6 +65,7 @@ pub struct Enforcer {
 #[derive(Default)]
 struct Inner {
     limits: Option<Limits>,
+    since: Option<Instant>,
     window: VecDeque<Instant>,
     /// Creation request ids still in progress, with when they finish.
     in_progress: HashMap<String, Instant>,
@@ -81,6 +85,7 @@ impl Enforcer {
     pub fn set(&self, limits: Option<Limits>) {
         *self.inner.lock().unwrap() = Inner {
             limits,
+            since: Some(Instant::now()),
             ..Inner::default()
         };
     }
@@ -122,6 +127,14 @@ impl Enforcer {
         }
         inner.window.push_back(now);
         inner.stats.admitted += 1;
+        let second = inner
+            .since
+            .map_or(0, |since| now.duration_since(since).as_secs() as usize);
+        let per_second = &mut inner.stats.per_second;
+        if per_second.len() <= second {
+            per_second.resize(second + 1, 0);
+        }
+        per_second[second] += 1;
         inner.stats.peak_tps = inner.stats.peak_tps.max(inner.window.len());
         Admission::Forward
     }

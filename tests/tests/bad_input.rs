@@ -274,6 +274,22 @@ async fn bad_configurations_name_the_key_and_value() {
             format!("{good}\n[deploy]\nmode = \"stack\"\nstack = \"x\"\n"),
             "stack",
         ),
+        (
+            good.replacen(
+                "[[identity_center.assignments]]",
+                "[identity_center]\ncalls_per_second = 0\n\n[[identity_center.assignments]]",
+                1,
+            ),
+            "identity_center.calls_per_second",
+        ),
+        (
+            good.replacen(
+                "[[identity_center.assignments]]",
+                "[identity_center]\ncalls_per_second = 21\n\n[[identity_center.assignments]]",
+                1,
+            ),
+            "identity_center.calls_per_second",
+        ),
         (good[..good.len() / 2].to_string(), "configuration"),
     ];
     for (text, needle) in &cases {

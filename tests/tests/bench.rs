@@ -19,6 +19,7 @@ use autofed_tests::{
     function::{FunctionProcess, binary_of},
     runtime_api::RuntimeApi,
 };
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{Value, json};
 use std::{
     collections::BTreeMap,
@@ -229,10 +230,23 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
     println!("{figures}");
 }
 
-/// Template's account onboarder: `ReservedConcurrentExecutions` and the SQS mapping's
-/// `BatchSize` (infra/template.yaml).
-const ONBOARDER_CONCURRENCY: usize = 2;
-const ONBOARDER_BATCH_SIZE: i32 = 5;
+/// The account onboarder as `infra/template.yaml` deploys it: its `ReservedConcurrentExecutions`,
+/// its SQS mapping's `BatchSize`, and its queue's `VisibilityTimeout`.
+fn onboarder_deployment() -> (usize, i32, String) {
+    let template = autofed_tests::routing::template();
+    let visibility = template["Resources"]["AccountEventsQueue"]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .expect("the account queue's visibility timeout")
+        .to_string();
+    let function = &template["Resources"]["AccountOnboarderFunction"]["Properties"];
+    let concurrency = function["ReservedConcurrentExecutions"]
+        .as_u64()
+        .expect("the onboarder's reserved concurrency");
+    let batch = function["Events"]["AccountEvents"]["Properties"]["BatchSize"]
+        .as_u64()
+        .expect("the onboarder's batch size");
+    (concurrency as usize, batch as i32, visibility)
+}
 
 /// A backfill of `AUTOFED_BENCH_ACCOUNTS` new accounts (30 unless set; BENCHMARKS.md reports
 /// 1000) under Identity Center's documented limits (20 TPS, 10 creations in progress, each
@@ -251,6 +265,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
         .ok()
         .map(|v| v.parse().expect("AUTOFED_BENCH_ACCOUNTS is a number"))
         .unwrap_or(30);
+    let (concurrency, batch_size, visibility) = onboarder_deployment();
     let mut world = World::new(Flow::Account).await;
     // The deployed retry settings, not the tests' fast ones.
     world.config = world
@@ -262,6 +277,15 @@ async fn backfill_under_identity_center_and_okta_limits() {
         subjects.push(world.subject().await);
     }
     let bed = &world.bed;
+    // A batch that outlasts the test bed's default 30 s would be delivered again meanwhile.
+    bed.work
+        .sqs
+        .set_queue_attributes()
+        .queue_url(&bed.work.url)
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility)
+        .send()
+        .await
+        .unwrap();
     let limits = autofed_tests::ic_limits::Limits::documented(CREATION);
     bed.proxy.limit_identity_center(Some(limits));
     world.okta().unwrap().fake.rate_limit(OKTA_PER_MINUTE);
@@ -289,9 +313,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
             let delivered = world
                 .bed
                 .work
-                .deliver_up_to(ONBOARDER_BATCH_SIZE, |e| {
-                    autofed::batch::handle(&ctx, e, None)
-                })
+                .deliver_up_to(batch_size, |e| autofed::batch::handle(&ctx, e, None))
                 .await;
             match delivered {
                 Some(response) => {
@@ -311,7 +333,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
         }
         drained.store(true, std::sync::atomic::Ordering::SeqCst);
     };
-    let workers = futures::future::join_all((0..ONBOARDER_CONCURRENCY).map(|_| worker()));
+    let workers = futures::future::join_all((0..concurrency).map(|_| worker()));
     tokio::join!(workers, watch);
     let wall = started.elapsed();
 
@@ -342,7 +364,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
     let bound = in_progress_bound.max(calls_tps_bound).max(okta_bound);
     let figures = json!({
         "accounts": n,
-        "onboarder": {"concurrency": ONBOARDER_CONCURRENCY, "batch_size": ONBOARDER_BATCH_SIZE},
+        "onboarder": {"concurrency": concurrency, "batch_size": batch_size},
         "limits": {"identity_center": limits, "okta_per_minute_per_endpoint": OKTA_PER_MINUTE},
         "enqueued": enqueued,
         "wall_seconds": (wall.as_secs_f64() * 10.0).round() / 10.0,

@@ -283,6 +283,82 @@ async fn app_per_account_gives_each_account_its_app_and_names_the_manual_step() 
     );
 }
 
+/// The app-list searches Okta was sent (their first pages): their `q` or `filter` parameter.
+fn app_searches(okta: &OktaOrg) -> Vec<String> {
+    okta.fake
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.method == "get" && e.path == "/api/v1/apps" && !e.query.contains_key("after"))
+        .map(|e| {
+            e.query
+                .iter()
+                .filter(|(k, _)| *k == "q" || *k == "filter")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_accounts_app_is_found_by_its_marker_once_the_label_changes_and_a_new_account_costs_no_scan()
+ {
+    let mut bed = Bed::new().await;
+    let id = bed.new_account(&[("team", "payments")]).await;
+    let okta = bed.okta(2, OKTA_TOKEN).await;
+    // Other accounts' apps, which a scan of every AWS app would page through.
+    for n in 0..3 {
+        okta.fake.seed_app("amazon_aws", &format!("AWS other-{n}"));
+    }
+    let config = bed.okta_config(&okta, "app-per-account", "");
+    let ctx = bed.okta_context(&config).await.unwrap();
+
+    report(&ctx, &id, Mode::Apply).await;
+    let label = format!("AWS payments-staging ({id})");
+    let app_id = id_of(&app_labelled(&okta, &label));
+    // A new account (no SAML provider yet) is looked up by its label alone, never by reading
+    // every app: before the app is made, for twins from a concurrent delivery once it is, and
+    // when Okta is read again for the app's metadata.
+    assert_eq!(
+        app_searches(&okta),
+        vec![format!("q={label}"); 3],
+        "{:#?}",
+        okta.fake.exchanges()
+    );
+
+    // The label template changes: the account's app no longer has its label, and is found by
+    // its marker, relabelled in place, not made again.
+    let renamed = config.replace("label = \"AWS {name} ({id})\"", "label = \"{name} on AWS\"");
+    assert_ne!(renamed, config);
+    let ctx = bed.okta_context(&renamed).await.unwrap();
+    okta.fake.clear_exchanges();
+    let again = report(&ctx, &id, Mode::Apply).await;
+    let new_label = "payments-staging on AWS";
+    assert_eq!(id_of(&app_labelled(&okta, new_label)), app_id);
+    assert_eq!(
+        okta.fake
+            .apps()
+            .values()
+            .filter(|a| a["name"] == "amazon_aws")
+            .count(),
+        4
+    );
+    assert_eq!(
+        okta.fake.writes(),
+        vec![format!("PUT /api/v1/apps/{app_id}")]
+    );
+    assert_eq!(
+        app_searches(&okta),
+        vec![
+            format!("q={new_label}"),
+            "filter=name eq \"amazon_aws\"".to_string()
+        ]
+    );
+    assert_eq!(again.calls.writes, 1, "{:#?}", again.actions);
+    // The provider still trusts the same app.
+    assert!(provider_metadata(&bed, &id).await.contains(&app_id));
+}
+
 #[tokio::test]
 async fn a_rate_limit_is_waited_out_and_the_run_succeeds() {
     let mut bed = Bed::new().await;

@@ -98,6 +98,50 @@ async fn every_sample_is_idempotent_under_redelivery(flow: Flow, files: &[&str])
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
 }
 
+/// Two deliveries at once of a new account's event while Identity Center's creations stay in
+/// progress for a while, as the service's do: each instance polls the status of its creations,
+/// including those that repeat an assignment the other instance created first (Identity
+/// Center answers such a request as a request of its own). The 1000-account benchmark found
+/// this path: the queue gave one message to both instances, and the repeated creations' status
+/// could not be read in the test bed.
+#[tokio::test]
+async fn two_deliveries_at_once_see_every_assignment_creation_through() {
+    let mut world = World::new(Flow::Account).await;
+    let s = world.subject().await;
+    let ctx = world.context().await;
+    let first = world.deliver(&ctx, &s, 1).await;
+    assert!(first.batch_item_failures.is_empty(), "{first:?}");
+    let want = world.state(&s).await;
+
+    let bed = &world.bed;
+    bed.proxy
+        .limit_identity_center(Some(autofed_tests::ic_limits::Limits::documented(
+            std::time::Duration::from_millis(500),
+        )));
+    let s = world.subject().await;
+    let (one, two) = (world.context().await, world.context().await);
+    world.bed.proxy.faults.clear_seen();
+    let (a, b) = tokio::join!(world.deliver(&one, &s, 1), world.deliver(&two, &s, 1));
+    let creations = world
+        .bed
+        .proxy
+        .faults
+        .writes()
+        .iter()
+        .filter(|w| w.call == "CreateAccountAssignment")
+        .count();
+    world.bed.proxy.limit_identity_center(None);
+    assert!(
+        a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty(),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(world.bed.dlq.depth().await, 0);
+    // Both instances created the account's three assignments: the repeated path was taken.
+    assert_eq!(creations, 6);
+    let got = world.state(&s).await;
+    assert!(got == want, "state differs:\n{got}\nwant:\n{want}");
+}
+
 /// The account samples, delivered to the account onboarder.
 const ACCOUNT_SAMPLES: &[&str] = &[
     "create-account-result-succeeded.json",

@@ -2,7 +2,7 @@
 
 use aws_config::SdkConfig;
 
-use crate::calls::RecordCalls;
+use crate::{aws::pace, calls::RecordCalls};
 
 macro_rules! client {
     ($(#[$doc:meta])* $fn_name:ident, $krate:ident) => {
@@ -48,21 +48,14 @@ client!(
     aws_sdk_sqs
 );
 /// IAM Identity Center administration. Its whole API shares one rate (20 TPS) among every
-/// caller, so its retries are adaptive: once throttled, the client paces its own requests with
-/// the SDK's client-side rate limiter instead of spending its attempts against the limit.
-pub fn sso_admin(conf: &SdkConfig) -> aws_sdk_ssoadmin::Client {
-    use aws_config::retry::{RetryConfig, RetryMode};
-    let retry = conf
-        .retry_config()
-        .cloned()
-        .unwrap_or_else(RetryConfig::standard)
-        .with_retry_mode(RetryMode::Adaptive);
-    aws_sdk_ssoadmin::Client::from_conf(
-        aws_sdk_ssoadmin::config::Builder::from(conf)
-            .retry_config(retry)
-            .interceptor(RecordCalls)
-            .build(),
-    )
+/// caller: the client sends at most `calls_per_second`, this instance's share (see [`pace`]).
+/// What other callers still push over the limit is retried as any throttling is.
+pub fn sso_admin(conf: &SdkConfig, calls_per_second: u32) -> aws_sdk_ssoadmin::Client {
+    let mut builder = aws_sdk_ssoadmin::config::Builder::from(conf).interceptor(RecordCalls);
+    if let Some(base) = pace::base_client(conf) {
+        builder = builder.http_client(pace::paced(base, calls_per_second));
+    }
+    aws_sdk_ssoadmin::Client::from_conf(builder.build())
 }
 client!(
     /// STS.

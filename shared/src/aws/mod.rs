@@ -6,6 +6,7 @@ pub mod clients;
 pub mod eks;
 pub mod iam;
 pub mod org;
+pub mod pace;
 pub mod queue;
 pub mod sso;
 pub mod sts;

@@ -23,6 +23,8 @@ use crate::{
 /// Identity Center allows at most 10 assignment creations in flight per instance
 /// (https://docs.aws.amazon.com/singlesignon/latest/userguide/limits.html).
 pub const MAX_IN_FLIGHT: usize = 10;
+/// Identity Center's admin API rate for the organization, calls per second.
+pub const MAX_CALLS_PER_SECOND: u32 = 20;
 
 /// The Identity Center instance autofed assigns in.
 #[derive(Debug, Clone, PartialEq, Eq)]

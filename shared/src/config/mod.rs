@@ -202,6 +202,11 @@ pub struct IdentityCenterConfig {
     /// the function's concurrency should stay within 10).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Identity Center admin calls per second per function instance (1 to 20; the service
+    /// allows about 20 for the organization, so this times the functions' concurrency should
+    /// stay within 20). Each instance paces its calls to this rate rather than being throttled.
+    #[serde(default = "default_calls_per_second")]
+    pub calls_per_second: u32,
     /// Assignment rules.
     #[serde(default)]
     pub assignments: Vec<AssignmentRule>,
@@ -222,6 +227,10 @@ fn yes() -> bool {
 
 fn default_max_in_flight() -> usize {
     5
+}
+
+fn default_calls_per_second() -> u32 {
+    10
 }
 
 /// One assignment rule: a principal gets a permission set in every matching account.
@@ -623,6 +632,7 @@ impl Default for IdentityCenterConfig {
             instance_arn: None,
             identity_store_id: None,
             max_in_flight: default_max_in_flight(),
+            calls_per_second: default_calls_per_second(),
             assignments: Vec::new(),
             remove_unselected: true,
             deprovision: false,
@@ -637,6 +647,13 @@ impl IdentityCenterConfig {
                 "identity_center.max_in_flight",
                 &self.max_in_flight.to_string(),
                 "must be 1 to 10 (Identity Center's limit of assignment creations in flight)",
+            ));
+        }
+        if !(1..=sso::MAX_CALLS_PER_SECOND).contains(&self.calls_per_second) {
+            return Err(invalid(
+                "identity_center.calls_per_second",
+                &self.calls_per_second.to_string(),
+                "must be 1 to 20 (Identity Center's rate for the organization)",
             ));
         }
         if let Some(arn) = &self.instance_arn

@@ -201,10 +201,17 @@ pub(crate) fn oldest_first(a: &ObservedApp, b: &ObservedApp) -> std::cmp::Orderi
 }
 
 /// Finds the app `desired` describes. The shared app must exist (or be creatable); an
-/// account's app is found by label, or by its marker if the account was renamed.
+/// account's app is found by label, or, when the account is `federated` (its SAML provider
+/// exists), by its marker in case the account or the label template was renamed.
+///
+/// NB: the marker search reads every AWS Account Federation app (Okta cannot filter on the
+/// note: at 1000 accounts, five pages of 200), so an account that is not federated yet is not
+/// searched: its app, if any, was made by an onboarding that stopped before the provider was
+/// created, and has the label it was made with.
 async fn find_app(
     client: &Client,
     desired: &OktaDesired,
+    federated: bool,
 ) -> Result<Option<ObservedApp>, OktaError> {
     let spec = &desired.app;
     if let Some(id) = &spec.id {
@@ -257,6 +264,9 @@ async fn find_app(
         .min_by(|a, b| oldest_first(a, b))
     {
         return Ok(Some(ours.clone()));
+    }
+    if !federated {
+        return Ok(None);
     }
     app_by_note(client, &spec.note).await
 }
@@ -328,15 +338,17 @@ pub(crate) async fn metadata(client: &Client, app_id: &str) -> Result<String, Ok
         .await
 }
 
-/// Reads everything `desired` names. `ic_app` is the Identity Center app that pushes groups.
+/// Reads everything `desired` names. `ic_app` is the Identity Center app that pushes groups;
+/// `federated`: the account's SAML provider exists (see [`find_app`]).
 pub async fn observe(
     client: &Client,
     desired: &OktaDesired,
     ic_app: Option<&str>,
+    federated: bool,
 ) -> Result<OktaObserved, OktaError> {
     let mut out = OktaObserved::default();
     if desired.mode != OktaMode::None {
-        let app = find_app(client, desired).await?;
+        let app = find_app(client, desired, federated).await?;
         if let Some(app) = &app {
             out.metadata = Some(metadata(client, &app.id).await?);
         }
