@@ -19,6 +19,10 @@ pub struct Queue {
     pub url: String,
     /// Queue ARN.
     pub arn: String,
+    /// Held while receiving: SQS hides a received message from every other receiver at once,
+    /// but moto's threaded server can hand one message to two receives that overlap, which
+    /// would be a duplicate delivery of the test bed's making.
+    receiving: tokio::sync::Mutex<()>,
 }
 
 impl Queue {
@@ -46,6 +50,7 @@ impl Queue {
             sqs: sqs.clone(),
             url,
             arn,
+            receiving: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -67,6 +72,7 @@ impl Queue {
 
     /// Receives up to `max` (1 to 10) messages.
     async fn receive_up_to(&self, max: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        let _receiving = self.receiving.lock().await;
         self.sqs
             .receive_message()
             .queue_url(&self.url)
