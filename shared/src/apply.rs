@@ -7,7 +7,7 @@ use futures::{StreamExt, stream};
 use tracing::{info, warn};
 
 use crate::{
-    aws::{iam, sso},
+    aws::{iam, share::Slots, sso},
     desired::Principal,
     error::Error,
     observe::AssignmentTarget,
@@ -35,8 +35,8 @@ pub struct Clients<'a> {
     /// How long to poll one assignment creation.
     pub assignment_timeout: Duration,
     /// Assignment creations and deletions in flight at once in this function instance, over
-    /// all the accounts it works on at once (`identity_center.max_in_flight` permits).
-    pub assignment_slots: &'a tokio::sync::Semaphore,
+    /// all the accounts it works on at once (`identity_center.max_in_flight`, borrowing).
+    pub assignment_slots: &'a Slots,
 }
 
 /// Applies `actions` and returns a status for each. Conflicts and manual steps are skipped;
@@ -110,16 +110,16 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
     }
     let done: Vec<(usize, Result<(), Error>)> = stream::iter(assignments)
         .map(|(i, how, target)| async move {
-            let _slot = clients
-                .assignment_slots
-                .acquire()
-                .await
-                .expect("the context's semaphore is never closed");
             let res = match how {
                 Assignment::Create(pushed) => assign(clients, account_id, pushed, target).await,
                 Assignment::Delete => {
-                    sso::delete_assignment(clients.sso_admin, target, clients.assignment_timeout)
-                        .await
+                    sso::delete_assignment(
+                        clients.sso_admin,
+                        clients.assignment_slots,
+                        target,
+                        clients.assignment_timeout,
+                    )
+                    .await
                 }
             };
             (i, res)
@@ -158,7 +158,13 @@ async fn assign(
     target: &AssignmentTarget,
 ) -> Result<(), Error> {
     let Some(group) = pushed else {
-        return sso::create_assignment(clients.sso_admin, target, clients.assignment_timeout).await;
+        return sso::create_assignment(
+            clients.sso_admin,
+            clients.assignment_slots,
+            target,
+            clients.assignment_timeout,
+        )
+        .await;
     };
     let Some(store) = clients.identity_store_id.as_deref() else {
         unreachable!("a pushed group's assignment is planned only with a resolved instance")
@@ -174,7 +180,13 @@ async fn assign(
         principal_id: id,
         ..target.clone()
     };
-    sso::create_assignment(clients.sso_admin, &target, clients.assignment_timeout).await
+    sso::create_assignment(
+        clients.sso_admin,
+        clients.assignment_slots,
+        &target,
+        clients.assignment_timeout,
+    )
+    .await
 }
 
 /// The status of an action autofed does not carry out (a conflict, a manual step).

@@ -4,7 +4,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;
 
 use crate::{
-    aws::{clients, queue::Queues, sso, sts::partition_of},
+    aws::{clients, queue::Queues, share::Slots, sso, sts::partition_of},
     config::{Config, ConfigError, OktaMode},
     error::Result,
     okta,
@@ -55,9 +55,10 @@ pub struct Context {
     /// What is known of Identity Center (its instance, permission sets, principals), learned on
     /// first use and shared by the instance's invocations.
     pub discovery: sso::Discovery,
-    /// Permits for Identity Center assignment operations in flight in this instance
-    /// (`identity_center.max_in_flight`), shared by the records it works on at once.
-    pub assignment_slots: tokio::sync::Semaphore,
+    /// Identity Center assignment operations in flight in this instance, shared by the records
+    /// it works on at once: `identity_center.max_in_flight`, borrowing up to twice it (at most
+    /// Identity Center's [`sso::MAX_IN_FLIGHT`]) while none is refused.
+    pub assignment_slots: Slots,
     /// The function's own account (the management account), learned on first use.
     own_account: OnceCell<String>,
 }
@@ -116,7 +117,10 @@ impl Context {
             .timeout_config(config.retry.aws_timeouts())
             .build();
         Ok(Self {
-            assignment_slots: tokio::sync::Semaphore::new(config.identity_center.max_in_flight),
+            assignment_slots: Slots::new(
+                config.identity_center.max_in_flight,
+                (2 * config.identity_center.max_in_flight).min(sso::MAX_IN_FLIGHT),
+            ),
             organizations: clients::organizations(&aws),
             sts: clients::sts(&aws),
             sso_admin: clients::sso_admin(&aws, config.identity_center.calls_per_second),

@@ -69,6 +69,9 @@ struct Inner {
     window: VecDeque<Instant>,
     /// Creation request ids still in progress, with when they finish.
     in_progress: HashMap<String, Instant>,
+    /// Creations admitted and not yet answered: in progress too, as in the service, where
+    /// admitting is what starts one.
+    pending: usize,
     stats: Stats,
 }
 
@@ -114,9 +117,8 @@ impl Enforcer {
             return Admission::Refuse("ThrottlingException", "Rate exceeded");
         }
         inner.in_progress.retain(|_, done| *done > now);
-        if operation == "CreateAccountAssignment"
-            && inner.in_progress.len() >= limits.max_in_progress
-        {
+        let creation = operation == "CreateAccountAssignment";
+        if creation && inner.in_progress.len() + inner.pending >= limits.max_in_progress {
             inner.stats.conflicts += 1;
             // The window still counts the call: the service served it, with a refusal.
             inner.window.push_back(now);
@@ -127,6 +129,9 @@ impl Enforcer {
         }
         inner.window.push_back(now);
         inner.stats.admitted += 1;
+        if creation {
+            inner.pending += 1;
+        }
         let second = inner
             .since
             .map_or(0, |since| now.duration_since(since).as_secs() as usize);
@@ -139,6 +144,14 @@ impl Enforcer {
         Admission::Forward
     }
 
+    /// A forwarded call moto answered with an error: a creation it refused is not in progress.
+    pub fn failed(&self, operation: &str) {
+        if operation == "CreateAccountAssignment" {
+            let mut inner = self.inner.lock().unwrap();
+            inner.pending = inner.pending.saturating_sub(1);
+        }
+    }
+
     /// Rewrites moto's answer to `operation` (requested with `request`): a new creation is in
     /// progress for the configured time, and its status says so until then.
     pub fn answered(&self, operation: &str, request: &[u8], answer: &mut Value) {
@@ -146,6 +159,9 @@ impl Enforcer {
         let Some(limits) = inner.limits else {
             return;
         };
+        if operation == "CreateAccountAssignment" {
+            inner.pending = inner.pending.saturating_sub(1);
+        }
         let status = &mut answer["AccountAssignmentCreationStatus"];
         match operation {
             "CreateAccountAssignment" => {

@@ -382,11 +382,13 @@ async fn limited(
     response: Response,
 ) -> Response {
     if response.status() != StatusCode::OK {
+        limits.failed(operation);
         return response;
     }
     let (mut parts, body) = response.into_parts();
     let bytes = to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
     let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        limits.failed(operation);
         return Response::from_parts(parts, Body::from(bytes));
     };
     limits.answered(operation, request, &mut answer);

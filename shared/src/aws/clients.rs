@@ -1,5 +1,7 @@
 //! Client construction: one place, so that every client carries the call recorder.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
 
 use crate::{aws::pace, calls::RecordCalls};
@@ -48,12 +50,24 @@ client!(
     aws_sdk_sqs
 );
 /// IAM Identity Center administration. Its whole API shares one rate (20 TPS) among every
-/// caller: the client sends at most `calls_per_second`, this instance's share (see [`pace`]).
-/// What other callers still push over the limit is retried as any throttling is.
+/// caller: the client sends `calls_per_second`, this instance's share, and borrows up to
+/// twice that (at most the service's 20) while nothing is throttled (see [`pace`]). What is
+/// throttled all the same is retried as any throttling is, with twice the attempts of other
+/// clients (`retry.call_attempts`): a throttle here is how instances learn they borrow too
+/// much, so throttles are expected, and while two instances probe, one call can meet several
+/// in a row (a 1000-account backfill once handed an account back after four).
 pub fn sso_admin(conf: &SdkConfig, calls_per_second: u32) -> aws_sdk_ssoadmin::Client {
     let mut builder = aws_sdk_ssoadmin::config::Builder::from(conf).interceptor(RecordCalls);
+    if let Some(retry) = conf.retry_config() {
+        let attempts = retry.max_attempts().saturating_mul(2);
+        builder = builder.retry_config(retry.clone().with_max_attempts(attempts));
+    }
     if let Some(base) = pace::base_client(conf) {
-        builder = builder.http_client(pace::paced(base, calls_per_second));
+        let ceiling = (2 * calls_per_second).min(crate::aws::sso::MAX_CALLS_PER_SECOND);
+        let pacer = Arc::new(pace::Pacer::new(calls_per_second, ceiling));
+        builder = builder
+            .http_client(pace::paced(base, pacer.clone()))
+            .interceptor(pace::Feedback(pacer));
     }
     aws_sdk_ssoadmin::Client::from_conf(builder.build())
 }

@@ -8,5 +8,6 @@ pub mod iam;
 pub mod org;
 pub mod pace;
 pub mod queue;
+pub mod share;
 pub mod sso;
 pub mod sts;

@@ -14,6 +14,7 @@ use aws_smithy_types::Document;
 use tokio::sync::OnceCell;
 
 use crate::{
+    aws::share::Slots,
     config::IdentityCenterConfig,
     desired::{AssignmentSpec, Principal},
     error::{Error, Result},
@@ -295,16 +296,20 @@ impl IdentityCenter<'_> {
     }
 }
 
-/// Creates an assignment and polls its status until it succeeds, fails, or `timeout` passes.
-/// The caller bounds how many run at once (`identity_center.max_in_flight`, at most
-/// [`MAX_IN_FLIGHT`]); other instances may have creations in flight too, and Identity Center
-/// refuses one past its limit with `ConflictException`, which its documentation says to retry
-/// with backoff (the SDK's retry does not): that is done here, within `timeout`.
+/// Creates an assignment and polls its status until it succeeds, fails, or `timeout` passes,
+/// holding one of `slots` meanwhile (this instance's share of Identity Center's creations in
+/// progress: `identity_center.max_in_flight`, borrowing up to twice it). Other instances have
+/// creations in progress too, and Identity Center refuses one past its limit with
+/// `ConflictException`, which its documentation says to retry with backoff (the SDK's retry
+/// does not): that is done here, within `timeout`, and the refusal shrinks what this instance
+/// borrows.
 pub async fn create_assignment(
     admin: &aws_sdk_ssoadmin::Client,
+    slots: &Slots,
     target: &AssignmentTarget,
     timeout: Duration,
 ) -> Result<()> {
+    let _slot = slots.acquire().await;
     let deadline = tokio::time::Instant::now() + timeout;
     let mut delay = Duration::from_millis(250);
     let out = loop {
@@ -324,11 +329,15 @@ pub async fn create_assignment(
                     .is_some_and(|s| s.is_conflict_exception())
                     && tokio::time::Instant::now() + delay < deadline =>
             {
+                slots.refused();
                 tokio::time::sleep(jitter(delay)).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             sent => {
-                break sent.map_err(|e| Error::aws("sso-admin", "CreateAccountAssignment", e))?;
+                let out =
+                    sent.map_err(|e| Error::aws("sso-admin", "CreateAccountAssignment", e))?;
+                slots.admitted();
+                break out;
             }
         }
     };
@@ -350,13 +359,15 @@ pub async fn create_assignment(
     .await
 }
 
-/// Deletes an assignment and polls its status as [`create_assignment`] does. An assignment
-/// already gone counts as deleted (the rerun after a crash).
+/// Deletes an assignment and polls its status as [`create_assignment`] does, holding one of
+/// `slots`. An assignment already gone counts as deleted (the rerun after a crash).
 pub async fn delete_assignment(
     admin: &aws_sdk_ssoadmin::Client,
+    slots: &Slots,
     target: &AssignmentTarget,
     timeout: Duration,
 ) -> Result<()> {
+    let _slot = slots.acquire().await;
     let out = match admin
         .delete_account_assignment()
         .instance_arn(&target.instance_arn)
@@ -445,9 +456,15 @@ where
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
-        status = describe(status.request_id.clone().unwrap_or_default())
-            .await?
-            .unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
+        match describe(status.request_id.clone().unwrap_or_default()).await {
+            Ok(now) => {
+                status = now.unwrap_or_else(|| AccountAssignmentOperationStatus::builder().build());
+            }
+            // A poll throttled past its retries has learned nothing, and the operation goes on
+            // in Identity Center: asked again, more slowly, until the deadline.
+            Err(Error::Aws { code, .. }) if code == "ThrottlingException" => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

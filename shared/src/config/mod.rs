@@ -198,13 +198,16 @@ pub struct IdentityCenterConfig {
     #[serde(default)]
     pub identity_store_id: Option<String>,
     /// Assignment creations in flight per function instance, over all the records it works on
-    /// at once (1 to 10; Identity Center allows 10 per Identity Center instance, so this times
-    /// the function's concurrency should stay within 10).
+    /// at once, its share (1 to 10; Identity Center allows 10 per Identity Center instance, so
+    /// this times the function's concurrency should stay within 10). An instance borrows up to
+    /// twice it (at most 10) while none of its creations is refused as one too many.
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
-    /// Identity Center admin calls per second per function instance (1 to 20; the service
-    /// allows about 20 for the organization, so this times the functions' concurrency should
-    /// stay within 20). Each instance paces its calls to this rate rather than being throttled.
+    /// Identity Center admin calls per second per function instance, its share (1 to 20; the
+    /// service allows about 20 for the organization, so this times the functions' concurrency
+    /// should stay within 20). Each instance paces its calls to this rate rather than being
+    /// throttled, and borrows up to twice it (at most 20) while none of its calls is
+    /// throttled, so that what another instance leaves unused is not lost.
     #[serde(default = "default_calls_per_second")]
     pub calls_per_second: u32,
     /// Assignment rules.
