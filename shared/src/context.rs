@@ -117,10 +117,7 @@ impl Context {
             .timeout_config(config.retry.aws_timeouts())
             .build();
         Ok(Self {
-            assignment_slots: Slots::new(
-                config.identity_center.max_in_flight,
-                (2 * config.identity_center.max_in_flight).min(sso::MAX_IN_FLIGHT),
-            ),
+            assignment_slots: Slots::new(config.identity_center.max_in_flight, sso::MAX_IN_FLIGHT),
             organizations: clients::organizations(&aws),
             sts: clients::sts(&aws),
             sso_admin: clients::sso_admin(&aws, config.identity_center.calls_per_second),

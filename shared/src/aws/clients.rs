@@ -63,8 +63,10 @@ pub fn sso_admin(conf: &SdkConfig, calls_per_second: u32) -> aws_sdk_ssoadmin::C
         builder = builder.retry_config(retry.clone().with_max_attempts(attempts));
     }
     if let Some(base) = pace::base_client(conf) {
-        let ceiling = (2 * calls_per_second).min(crate::aws::sso::MAX_CALLS_PER_SECOND);
-        let pacer = Arc::new(pace::Pacer::new(calls_per_second, ceiling));
+        let pacer = Arc::new(pace::Pacer::new(
+            calls_per_second,
+            crate::aws::sso::MAX_CALLS_PER_SECOND,
+        ));
         builder = builder
             .http_client(pace::paced(base, pacer.clone()))
             .interceptor(pace::Feedback(pacer));

@@ -54,11 +54,12 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// A pacer of `share` requests a second, borrowing up to `ceiling` (each at least 1).
-    pub fn new(share: u32, ceiling: u32) -> Self {
+    /// A pacer of `share` requests a second (at least 1) of the service's `limit`, borrowing as
+    /// [`Share`] does.
+    pub fn new(share: u32, limit: u32) -> Self {
         let floor = f64::from(share.max(1));
         Self {
-            rate: Share::new(floor, f64::from(ceiling), GROWTH),
+            rate: Share::new(floor, f64::from(limit), GROWTH),
             next: Mutex::new(None),
         }
     }

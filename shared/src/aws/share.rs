@@ -51,11 +51,12 @@ struct State {
 }
 
 impl Share {
-    /// A share of `floor` that grows by `growth` per admitted request up to `ceiling`.
-    pub fn new(floor: f64, ceiling: f64, growth: f64) -> Self {
+    /// A share of `floor` of a service's `limit` that grows by `growth` per admitted request,
+    /// up to twice `floor` and at most `limit`.
+    pub fn new(floor: f64, limit: f64, growth: f64) -> Self {
         Self {
             floor,
-            ceiling: ceiling.max(floor),
+            ceiling: (2.0 * floor).min(limit).max(floor),
             growth,
             state: Mutex::new(State {
                 value: floor,
@@ -127,11 +128,11 @@ pub struct Slot<'a> {
 }
 
 impl Slots {
-    /// `share` slots, borrowing up to `ceiling`; each admitted operation adds a quarter of a
-    /// slot while others wait.
-    pub fn new(share: usize, ceiling: usize) -> Self {
+    /// `share` slots of the service's `limit`, borrowing as [`Share`] does; each admitted
+    /// operation adds a quarter of a slot while others wait.
+    pub fn new(share: usize, limit: usize) -> Self {
         Self {
-            share: Share::new(share as f64, ceiling as f64, 0.25),
+            share: Share::new(share as f64, limit as f64, 0.25),
             semaphore: Semaphore::new(share),
             permits: Mutex::new(Permits {
                 total: share,
