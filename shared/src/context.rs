@@ -1,10 +1,13 @@
 //! Everything a function builds once at init and shares across invocations.
 
+use std::time::Instant;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use tokio::sync::OnceCell;
+use tracing::info;
 
 use crate::{
-    aws::{clients, queue::Queues, share::Slots, sso, sts::partition_of},
+    aws::{clients, org::OuParents, queue::Queues, share::Slots, sso, sts::partition_of},
     config::{Config, ConfigError, OktaMode},
     error::Result,
     okta,
@@ -55,6 +58,8 @@ pub struct Context {
     /// What is known of Identity Center (its instance, permission sets, principals), learned on
     /// first use and shared by the instance's invocations.
     pub discovery: sso::Discovery,
+    /// The parents of the organizational units met so far (they never change).
+    pub ou_parents: OuParents,
     /// Identity Center assignment operations in flight in this instance, shared by the records
     /// it works on at once: `identity_center.max_in_flight`, borrowing up to twice it (at most
     /// Identity Center's [`sso::MAX_IN_FLIGHT`]) while none is refused.
@@ -68,7 +73,11 @@ impl Context {
     /// ([`crate::config::CONFIG_ENV`]), the standard AWS settings (region, credentials,
     /// `AWS_ENDPOINT_URL*`), and what `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`],
     /// [`DLQ_URL_ENV`]) and the Okta client (its secret read once, here).
+    ///
+    /// Logs one line with where init went: the configuration and clients, and the Okta
+    /// secret's read (the only network call, and the first HTTPS connection).
     pub async fn from_env(needs: Needs) -> Result<Self> {
+        let started = Instant::now();
         let config = Config::from_env()?;
         let queues = if needs.queues {
             Some(Queues {
@@ -80,9 +89,16 @@ impl Context {
         };
         let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
         let mut ctx = Self::new(config, aws, queues)?;
+        let built = started.elapsed();
         if needs.okta {
             ctx.connect_okta().await?;
         }
+        let okta = started.elapsed() - built;
+        info!(
+            clients_ms = built.as_secs_f64() * 1000.0,
+            okta_ms = okta.as_secs_f64() * 1000.0,
+            "context ready"
+        );
         Ok(ctx)
     }
 
@@ -131,6 +147,7 @@ impl Context {
             queues,
             metadata,
             discovery: sso::Discovery::default(),
+            ou_parents: OuParents::default(),
             own_account: OnceCell::new(),
         })
     }

@@ -65,7 +65,7 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
         info!(account_id = %account_id, "the management account is not onboarded; skipped");
         return Ok(Outcome::ManagementAccount);
     }
-    let account = org::describe_account(&ctx.organizations, account_id).await?;
+    let account = org::describe_account(&ctx.organizations, &ctx.ou_parents, account_id).await?;
     if !account.is_active() {
         warn!(account_id = %account_id, status = %account.status, "account not active; skipped");
         return Ok(Outcome::Inactive {

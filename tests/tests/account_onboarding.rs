@@ -364,6 +364,9 @@ async fn moving_an_account_into_prod_adds_and_removes_assignments() {
     bed.proxy.clear_calls();
     let response = bed.deliver(&ctx, &event("move-account.json", &dev)).await;
     assert!(response.batch_item_failures.is_empty());
+    // The account's parent is read again (accounts move), and Prod's, new to this function
+    // instance; Workloads' parent was learned by the first delivery (OUs never move).
+    assert_eq!(bed.proxy.count("ListParents"), 2);
     // Prod's auditor rule now selects it; the Dev-only rule no longer does.
     assert_eq!(
         assigned(&bed, &dev).await,

@@ -382,6 +382,14 @@ async fn a_config_map_cluster_keeps_every_foreign_row_and_key_byte_for_byte() {
         1,
         "one write for every row"
     );
+    assert_eq!(
+        eks.kube_requests()
+            .iter()
+            .filter(|r| r.starts_with("GET /api/v1/namespaces/kube-system/configmaps/aws-auth"))
+            .count(),
+        1,
+        "the write goes over the plan's read, guarded by its resourceVersion"
+    );
 
     // Rerun: zero writes.
     bed.proxy.clear_calls();
@@ -435,6 +443,12 @@ async fn a_concurrent_aws_auth_writer_is_retried_and_both_changes_survive() {
         puts[0].ends_with(" 409") && puts[1].ends_with(" 200"),
         "{puts:?}"
     );
+    let gets = eks
+        .kube_requests()
+        .into_iter()
+        .filter(|r| r.starts_with("GET /api/v1/namespaces/kube-system/configmaps/aws-auth"))
+        .count();
+    assert_eq!(gets, 2, "the plan's read, and one more after the 409");
     let text = eks.cluster(&id, REGION, "payments-legacy").objects[AWS_AUTH]["data"]["mapRoles"]
         .as_str()
         .unwrap()

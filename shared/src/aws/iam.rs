@@ -312,34 +312,29 @@ fn already_exists(what: &str, name: &str) -> Error {
     }
 }
 
-/// The ARN (with its path) of role `name`, if it exists.
-pub async fn role_arn(iam: &Client, name: &str) -> Result<Option<String>> {
-    match iam.get_role().role_name(name).send().await {
-        Ok(out) => Ok(out.role.map(|r| r.arn)),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_no_such_entity_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(Error::aws("iam", "GetRole", e)),
-    }
-}
-
 /// The path under which IAM Identity Center provisions its roles; a region segment follows
 /// when Identity Center is not in us-east-1.
 pub const RESERVED_SSO_PATH: &str = "/aws-reserved/sso.amazonaws.com/";
 
-/// The Identity Center roles of the account, as `(name, ARN)`.
-pub async fn reserved_sso_roles(iam: &Client) -> Result<Vec<(String, String)>> {
+/// IAM's largest page of `ListRoles`.
+const ROLES_PER_PAGE: i32 = 1000;
+
+/// Every role of the account, as `(name, path, ARN)`: one call for an account of up to 1000
+/// roles. A cluster's grants name several roles (autofed's federated roles, Identity Center's
+/// `AWSReservedSSO_*` roles); one listing finds them all, where a `GetRole` for each and a
+/// listing of the reserved path would take a call per role more.
+pub async fn roles(iam: &Client) -> Result<Vec<(String, String, String)>> {
     let roles: Vec<_> = iam
         .list_roles()
-        .path_prefix(RESERVED_SSO_PATH)
+        .max_items(ROLES_PER_PAGE)
         .into_paginator()
         .items()
         .send()
         .try_collect()
         .await
         .map_err(|e| Error::aws("iam", "ListRoles", e))?;
-    Ok(roles.into_iter().map(|r| (r.role_name, r.arn)).collect())
+    Ok(roles
+        .into_iter()
+        .map(|r| (r.role_name, r.path, r.arn))
+        .collect())
 }

@@ -94,7 +94,6 @@ pub const STACK_ACTIONS: &[&str] = &[
 /// policy can deny.)
 pub const CLUSTER_ACTIONS: &[&str] = &[
     "eks:ListClusters",
-    "iam:GetRole",
     "iam:ListRoles",
     "eks:DescribeCluster",
     "eks:UpdateClusterConfig",

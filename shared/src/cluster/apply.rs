@@ -1,5 +1,5 @@
 //! Carrying out a cluster's plan: EKS writes in plan order, Kubernetes objects, and every
-//! aws-auth row change as one conflict-checked read-modify-write of the ConfigMap.
+//! aws-auth row change as one conflict-checked write of the ConfigMap the plan was made from.
 
 use std::{collections::BTreeSet, time::Duration};
 
@@ -11,7 +11,7 @@ use super::{
     aws_auth::{self, MapRole},
     desired::{KubeObject, MANAGED_LABEL, MANAGED_LABEL_VALUE},
     observe::read_aws_auth,
-    plan::ClusterOp,
+    plan::{ClusterOp, ObservedAwsAuth},
 };
 use crate::{
     apply::{left_for_a_person, log},
@@ -38,11 +38,13 @@ pub struct ClusterClients<'a> {
 }
 
 /// Applies `actions`; a status for each. After a failure, later actions on the same resource
-/// are skipped.
+/// are skipped. `aws_auth` is the ConfigMap as the plan read it: its row changes are written
+/// over that read (see [`write_aws_auth`]).
 pub async fn apply(
     clients: &ClusterClients<'_>,
     account_id: &str,
     actions: &[Action],
+    aws_auth: Option<&ObservedAwsAuth>,
 ) -> Vec<Status> {
     let mut statuses: Vec<Option<Status>> = vec![None; actions.len()];
     let mut failed: BTreeSet<&str> = BTreeSet::new();
@@ -74,7 +76,7 @@ pub async fn apply(
             .kube
             .expect("aws-auth rows are planned with a Kubernetes connection");
         let changes: Vec<(&str, Option<&MapRole>)> = rows.iter().map(|r| (r.1, r.2)).collect();
-        let results = write_aws_auth(kube, &changes, clients.adopt).await;
+        let results = write_aws_auth(kube, &changes, clients.adopt, aws_auth.cloned()).await;
         for ((i, _, _), res) in rows.iter().zip(results) {
             let status = match res {
                 Ok(()) => Status::Applied,
@@ -187,18 +189,28 @@ async fn replace_object(kube: &Kube, object: &KubeObject) -> Result<()> {
     }
 }
 
-/// Applies every aws-auth row change as one read-modify-write: read the ConfigMap, edit the
-/// rows as text, write it back with the resourceVersion read. A `409` (another writer got in
-/// between) reads again and redoes the edit. Each change gets its own result: a row that
-/// another writer added meanwhile for the same role is left alone and reported.
+/// Applies every aws-auth row change as one read-modify-write: edit the rows of `read` (the
+/// ConfigMap as the plan read it) as text and write them back with its resourceVersion. A
+/// `409` (another writer got in between) reads the ConfigMap again and redoes the edit, so the
+/// plan's read is the only read when nobody else writes. Each change gets its own result: a
+/// row that another writer added meanwhile for the same role is left alone and reported.
 pub async fn write_aws_auth(
     kube: &Kube,
     changes: &[(&str, Option<&MapRole>)],
     adopt: bool,
+    mut read: Option<ObservedAwsAuth>,
 ) -> Vec<Result<()>> {
     let mut attempt = 1;
     loop {
-        match try_write_aws_auth(kube, changes, adopt).await {
+        let observed = match read.take() {
+            Some(observed) => Ok(observed),
+            None => read_aws_auth(kube).await,
+        };
+        let written = match observed {
+            Ok(observed) => try_write_aws_auth(kube, observed, changes, adopt).await,
+            Err(e) => Err(e),
+        };
+        match written {
             Ok(results) => return results,
             Err(e) if e.is_conflict() && attempt < CONFLICT_ATTEMPTS => {
                 warn!(
@@ -215,10 +227,11 @@ pub async fn write_aws_auth(
 
 async fn try_write_aws_auth(
     kube: &Kube,
+    observed: ObservedAwsAuth,
     changes: &[(&str, Option<&MapRole>)],
     adopt: bool,
 ) -> Result<Vec<Result<()>>, KubeError> {
-    let (cm, observed) = read_aws_auth(kube).await?;
+    let cm = observed.config_map;
     let mut rows = match observed.map_roles {
         Ok(rows) => rows,
         Err(reason) => {

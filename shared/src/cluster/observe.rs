@@ -24,10 +24,10 @@ pub struct Principals {
     pub missing: Vec<(PrincipalRef, String)>,
 }
 
-/// Finds each grant's principal in the account's IAM: a federated role by name (autofed
-/// creates it when onboarding the account), an Identity Center role by its
-/// `AWSReservedSSO_<permission set>_<suffix>` name under the reserved path, with or without a
-/// region segment.
+/// Finds each grant's principal in the account's IAM, from one listing of its roles: a
+/// federated role by name (autofed creates it when onboarding the account), an Identity Center
+/// role by its `AWSReservedSSO_<permission set>_<suffix>` name under the reserved path, with or
+/// without a region segment.
 pub async fn principals(
     iam_client: &aws_sdk_iam::Client,
     account_id: &str,
@@ -37,41 +37,33 @@ pub async fn principals(
         resolved: BTreeMap::new(),
         missing: Vec::new(),
     };
-    let mut sso_roles = None;
+    if grants.is_empty() {
+        return Ok(out);
+    }
+    let roles = iam::roles(iam_client).await?;
     for grant in grants {
         let p = &grant.principal;
-        match p {
-            PrincipalRef::Role { name, .. } => match iam::role_arn(iam_client, name).await? {
-                Some(arn) => {
-                    out.resolved.insert(p.clone(), arn);
-                }
-                None => out.missing.push((
-                    p.clone(),
-                    format!(
-                        "role {name} does not exist in account {account_id} yet (the account's onboarding creates it)"
-                    ),
-                )),
-            },
-            PrincipalRef::PermissionSet(ps) => {
-                if sso_roles.is_none() {
-                    sso_roles = Some(iam::reserved_sso_roles(iam_client).await?);
-                }
-                let found = sso_roles
-                    .iter()
-                    .flatten()
-                    .find(|(name, _)| is_permission_set_role(name, ps));
-                match found {
-                    Some((_, arn)) => {
-                        out.resolved.insert(p.clone(), arn.clone());
-                    }
-                    None => out.missing.push((
-                        p.clone(),
-                        format!(
-                            "IAM Identity Center has not provisioned permission set {ps} in account {account_id} yet (no AWSReservedSSO_{ps}_* role)"
-                        ),
-                    )),
-                }
+        let (found, missing) = match p {
+            PrincipalRef::Role { name, .. } => (
+                roles.iter().find(|(n, _, _)| n == name),
+                format!(
+                    "role {name} does not exist in account {account_id} yet (the account's onboarding creates it)"
+                ),
+            ),
+            PrincipalRef::PermissionSet(ps) => (
+                roles.iter().find(|(n, path, _)| {
+                    path.starts_with(iam::RESERVED_SSO_PATH) && is_permission_set_role(n, ps)
+                }),
+                format!(
+                    "IAM Identity Center has not provisioned permission set {ps} in account {account_id} yet (no AWSReservedSSO_{ps}_* role)"
+                ),
+            ),
+        };
+        match found {
+            Some((_, _, arn)) => {
+                out.resolved.insert(p.clone(), arn.clone());
             }
+            None => out.missing.push((p.clone(), missing)),
         }
     }
     Ok(out)
@@ -113,7 +105,7 @@ pub async fn observe(
         return Ok(observed);
     };
     if aws_auth {
-        observed.aws_auth = Some(read_aws_auth(kube).await?.1);
+        observed.aws_auth = Some(read_aws_auth(kube).await?);
     }
     for object in &desired.objects {
         let live = kube.get(&object.path()).await?;
@@ -122,26 +114,21 @@ pub async fn observe(
     Ok(observed)
 }
 
-/// Reads aws-auth: the ConfigMap as it is (`None` when absent) and its rows and owners.
-pub async fn read_aws_auth(kube: &Kube) -> Result<(Option<ConfigMap>, ObservedAwsAuth), KubeError> {
+/// Reads aws-auth: the ConfigMap as it is, its rows and their owners.
+pub async fn read_aws_auth(kube: &Kube) -> Result<ObservedAwsAuth, KubeError> {
     let Some(value) = kube.get(aws_auth::PATH).await? else {
-        return Ok((
-            None,
-            ObservedAwsAuth {
-                map_roles: MapRoles::parse(""),
-                owned: BTreeSet::new(),
-            },
-        ));
+        return Ok(ObservedAwsAuth {
+            config_map: None,
+            map_roles: MapRoles::parse(""),
+            owned: BTreeSet::new(),
+        });
     };
-    let cm: Option<ConfigMap> = serde_json::from_value(value).ok();
-    let Some(cm) = cm else {
-        return Ok((
-            None,
-            ObservedAwsAuth {
-                map_roles: Err("the aws-auth object is not a ConfigMap".into()),
-                owned: BTreeSet::new(),
-            },
-        ));
+    let Ok(cm) = serde_json::from_value::<ConfigMap>(value) else {
+        return Ok(ObservedAwsAuth {
+            config_map: None,
+            map_roles: Err("the aws-auth object is not a ConfigMap".into()),
+            owned: BTreeSet::new(),
+        });
     };
     let text = cm
         .data
@@ -149,11 +136,11 @@ pub async fn read_aws_auth(kube: &Kube) -> Result<(Option<ConfigMap>, ObservedAw
         .and_then(|d| d.get("mapRoles"))
         .cloned()
         .unwrap_or_default();
-    let observed = ObservedAwsAuth {
+    Ok(ObservedAwsAuth {
         map_roles: MapRoles::parse(&text),
         owned: aws_auth::owned(cm.metadata.annotations.as_ref()),
-    };
-    Ok((Some(cm), observed))
+        config_map: Some(cm),
+    })
 }
 
 #[cfg(test)]

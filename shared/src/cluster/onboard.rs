@@ -55,7 +55,7 @@ async fn run(ctx: &Context, cluster: &ClusterRef, mode: Mode) -> Result<Outcome>
             "clusters in the management account are not onboarded (no execution role there)",
         ));
     }
-    let account = org::describe_account(&ctx.organizations, account_id).await?;
+    let account = org::describe_account(&ctx.organizations, &ctx.ou_parents, account_id).await?;
     if !account.is_active() {
         return Ok(skipped(
             cluster,
@@ -144,7 +144,13 @@ async fn run(ctx: &Context, cluster: &ClusterRef, mode: Mode) -> Result<Outcome>
         Mode::Apply if upgrade => {
             // The new mode takes a while; access entries are made on a later delivery.
             let (first, rest) = plan.split_at(1);
-            let mut done = apply::apply(&clients, account_id.as_str(), first).await;
+            let mut done = apply::apply(
+                &clients,
+                account_id.as_str(),
+                first,
+                observed.aws_auth.as_ref(),
+            )
+            .await;
             let waiting = Status::Failed {
                 reason: "waits for the cluster's move to API_AND_CONFIG_MAP".into(),
                 retryable: true,
@@ -153,7 +159,15 @@ async fn run(ctx: &Context, cluster: &ClusterRef, mode: Mode) -> Result<Outcome>
             done.extend(rest.iter().map(|_| waiting.clone()));
             done
         }
-        Mode::Apply => apply::apply(&clients, account_id.as_str(), &plan).await,
+        Mode::Apply => {
+            apply::apply(
+                &clients,
+                account_id.as_str(),
+                &plan,
+                observed.aws_auth.as_ref(),
+            )
+            .await
+        }
     };
     let mut actions = plan;
     for (principal, reason) in principals.missing {

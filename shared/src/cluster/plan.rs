@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
 
 use super::{
@@ -65,6 +66,10 @@ pub enum ClusterOp {
 /// The aws-auth ConfigMap as read.
 #[derive(Debug, Clone)]
 pub struct ObservedAwsAuth {
+    /// The object as read (`None` when absent, or when it is not a ConfigMap): the write of
+    /// the rows planned from this read starts from it, and its `resourceVersion` makes that
+    /// write fail if another writer got in between.
+    pub config_map: Option<ConfigMap>,
     /// Its rows, or why they cannot be edited row by row.
     pub map_roles: Result<MapRoles, String>,
     /// The rows autofed owns (the annotation).
