@@ -191,25 +191,23 @@ impl Client {
         credentials: Credentials,
         retries: Retries,
     ) -> Result<Self, OktaError> {
-        let http = reqwest::Client::builder()
-            .timeout(retries.attempt_timeout)
-            .connect_timeout(retries.attempt_timeout.min(Duration::from_secs(5)))
-            .https_only(org_url.starts_with("https://"))
-            // NB: a redirect would carry the Authorization header to wherever it points.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| OktaError::Transport {
-                method: "-".into(),
-                path: "-".into(),
-                problem: e.to_string(),
-            })?;
-        Ok(Self {
+        let http = http_client(org_url, &retries)?;
+        Ok(Self::from_parts(org_url, credentials, http, retries))
+    }
+
+    fn from_parts(
+        org_url: &str,
+        credentials: Credentials,
+        http: reqwest::Client,
+        retries: Retries,
+    ) -> Self {
+        Self {
             base: org_url.trim_end_matches('/').to_string(),
             credentials,
             http,
             retries,
             access: Arc::new(Mutex::new(None)),
-        })
+        }
     }
 
     /// The `Authorization` header value for the next request.
@@ -297,6 +295,13 @@ impl Client {
         secrets: &aws_sdk_secretsmanager::Client,
         retries: Retries,
     ) -> Result<Self, OktaError> {
+        // NB: building the HTTP client loads and parses the system's root certificates, a few
+        // milliseconds of CPU at every cold start; it is done on a blocking thread while the
+        // secret is read, so init waits for the longer of the two, not for both.
+        let building = {
+            let org_url = config.org_url.clone();
+            tokio::task::spawn_blocking(move || http_client(&org_url, &retries))
+        };
         let credentials = match (&config.api_token_secret, &config.service_app) {
             (Some(secret), _) => {
                 Credentials::ApiToken(Self::token_from_secret(secrets, secret).await?)
@@ -317,7 +322,17 @@ impl Client {
                 });
             }
         };
-        Self::with_credentials(&config.org_url, credentials, retries)
+        let http = building.await.map_err(|e| OktaError::Transport {
+            method: "-".into(),
+            path: "-".into(),
+            problem: format!("building the HTTP client: {e}"),
+        })??;
+        Ok(Self::from_parts(
+            &config.org_url,
+            credentials,
+            http,
+            retries,
+        ))
     }
 
     /// Reads the API token from Secrets Manager: the secret string is the token itself, or a
@@ -498,6 +513,23 @@ impl Client {
             attempt += 1;
         }
     }
+}
+
+/// The HTTP client for `org_url`: an attempt's timeout, HTTPS only for an `https` org, no
+/// redirects.
+fn http_client(org_url: &str, retries: &Retries) -> Result<reqwest::Client, OktaError> {
+    reqwest::Client::builder()
+        .timeout(retries.attempt_timeout)
+        .connect_timeout(retries.attempt_timeout.min(Duration::from_secs(5)))
+        .https_only(org_url.starts_with("https://"))
+        // NB: a redirect would carry the Authorization header to wherever it points.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| OktaError::Transport {
+            method: "-".into(),
+            path: "-".into(),
+            problem: e.to_string(),
+        })
 }
 
 /// A secret's string value, kept secret.
