@@ -74,8 +74,8 @@ impl Context {
     /// `AWS_ENDPOINT_URL*`), and what `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`],
     /// [`DLQ_URL_ENV`]) and the Okta client (its secret read once, here).
     ///
-    /// Logs one line with where init went: the configuration and clients, and the Okta
-    /// secret's read (the only network call, and the first HTTPS connection).
+    /// Logs one line with where init went: the configuration and AWS clients, then the Okta
+    /// secret's read (the only network call) together with the Okta HTTP client's build.
     pub async fn from_env(needs: Needs) -> Result<Self> {
         let started = Instant::now();
         let config = Config::from_env()?;

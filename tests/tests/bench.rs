@@ -240,7 +240,7 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
         "init_ratio": ((ours_ms / floor_ms) * 100.0).round() / 100.0,
         "account_onboarder_init_ms_median": {
             "configuration_and_clients": (median_ms(&mut clients) * 100.0).round() / 100.0,
-            "okta_secret_read": (median_ms(&mut okta) * 100.0).round() / 100.0,
+            "okta_secret_and_client": (median_ms(&mut okta) * 100.0).round() / 100.0,
         },
         "peak_rss_kib": {
             "account_onboarder_after_onboarding": peak_rss_kib,

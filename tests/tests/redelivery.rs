@@ -120,7 +120,6 @@ async fn two_deliveries_at_once_see_every_assignment_creation_through() {
         )));
     let s = world.subject().await;
     let (one, two) = (world.context().await, world.context().await);
-    world.bed.proxy.faults.clear_seen();
     let (a, b) = tokio::join!(world.deliver(&one, &s, 1), world.deliver(&two, &s, 1));
     // Creations Identity Center admitted: an attempt refused with a throttle (the two
     // instances borrow each other's rate, and a throttle is how they learn of it) is retried

@@ -58,11 +58,8 @@ pub async fn describe_account(org: &Client, ous: &OuParents, id: &AccountId) -> 
     // (https://docs.aws.amazon.com/organizations/latest/APIReference/API_ListParents.html);
     // walking it up gives nested OUs to selectors. Depth is at most five OUs plus the root.
     for _ in 0..8 {
-        let known = if child == id.as_str() {
-            None
-        } else {
-            ous.get(&child)
-        };
+        let is_ou = child != id.as_str();
+        let known = if is_ou { ous.get(&child) } else { None };
         let (pid, is_root) = match known {
             Some(parent) => parent,
             None => {
@@ -79,7 +76,7 @@ pub async fn describe_account(org: &Client, ous: &OuParents, id: &AccountId) -> 
                     parent.id.unwrap_or_default(),
                     parent.r#type == Some(ParentType::Root),
                 );
-                if child != id.as_str() {
+                if is_ou {
                     ous.insert(child.clone(), found.clone());
                 }
                 found
