@@ -12,6 +12,7 @@ use crate::{
     error::Result,
     okta,
     saml::MetadataSource,
+    tls::TrustRoots,
 };
 
 /// The environment variable naming the work queue's URL.
@@ -51,6 +52,8 @@ pub struct Context {
     /// The IdP metadata, when it comes from the configuration (with Okta in group-mapping or
     /// app-per-account mode it comes from the Okta app instead).
     pub metadata: Option<MetadataSource>,
+    /// The certificate authorities every HTTPS client here trusts.
+    pub roots: TrustRoots,
     /// Secrets Manager, for the Okta credentials.
     pub secrets: aws_sdk_secretsmanager::Client,
     /// Okta, when configured (see [`Context::connect_okta`]).
@@ -69,15 +72,17 @@ pub struct Context {
 }
 
 impl Context {
-    /// Builds a function's context from the environment: the configuration file
+    /// Builds a function's context from the environment: the trust roots
+    /// ([`crate::tls::CERT_FILE_ENV`]), the configuration file
     /// ([`crate::config::CONFIG_ENV`]), the standard AWS settings (region, credentials,
     /// `AWS_ENDPOINT_URL*`), and what `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`],
     /// [`DLQ_URL_ENV`]) and the Okta client (its secret read once, here).
     ///
-    /// Logs one line with where init went: the configuration and AWS clients, then the Okta
-    /// secret's read (the only network call) together with the Okta HTTP client's build.
+    /// Logs one line with where init went: the configuration and clients, then the Okta
+    /// secret's read (the only network call).
     pub async fn from_env(needs: Needs) -> Result<Self> {
         let started = Instant::now();
+        let roots = TrustRoots::from_env()?;
         let config = Config::from_env()?;
         let queues = if needs.queues {
             Some(Queues {
@@ -87,8 +92,11 @@ impl Context {
         } else {
             None
         };
-        let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-        let mut ctx = Self::new(config, aws, queues)?;
+        let aws = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(roots.aws_http_client())
+            .load()
+            .await;
+        let mut ctx = Self::new(config, aws, queues, roots)?;
         let built = started.elapsed();
         if needs.okta {
             ctx.connect_okta().await?;
@@ -111,6 +119,7 @@ impl Context {
                     config,
                     &self.secrets,
                     okta::Retries::from_config(&self.config.retry),
+                    &self.roots,
                 )
                 .await?,
             );
@@ -119,9 +128,18 @@ impl Context {
     }
 
     /// Builds the context from parts.
-    pub fn new(config: Config, aws: SdkConfig, queues: Option<Queues>) -> Result<Self> {
+    pub fn new(
+        config: Config,
+        aws: SdkConfig,
+        queues: Option<Queues>,
+        roots: TrustRoots,
+    ) -> Result<Self> {
         let metadata = match config.okta_mode() {
-            OktaMode::None => Some(MetadataSource::from_config(&config.saml, &config.base_dir)?),
+            OktaMode::None => Some(MetadataSource::from_config(
+                &config.saml,
+                &config.base_dir,
+                &roots,
+            )?),
             OktaMode::GroupMapping | OktaMode::AppPerAccount => None,
         };
         let partition = partition_of(aws.region().map(|r| r.as_ref()).unwrap_or("us-east-1"));
@@ -141,6 +159,7 @@ impl Context {
             sqs: clients::sqs(&aws),
             secrets: clients::secrets_manager(&aws),
             okta: None,
+            roots,
             partition,
             config,
             aws,

@@ -30,6 +30,7 @@ pub mod selector;
 pub mod stack;
 pub mod target;
 pub mod telemetry;
+pub mod tls;
 
 pub use context::Context;
 pub use error::{Error, Result};

@@ -10,6 +10,7 @@ use tokio::sync::Mutex;
 use crate::{
     config::SamlConfig,
     error::{Error, Result},
+    tls::TrustRoots,
 };
 
 /// IAM's bounds on `SAMLMetadataDocument`
@@ -40,7 +41,11 @@ pub enum MetadataSource {
 
 impl MetadataSource {
     /// Prepares the configured source; a file is read and checked now.
-    pub fn from_config(saml: &SamlConfig, base_dir: &std::path::Path) -> Result<Self> {
+    pub fn from_config(
+        saml: &SamlConfig,
+        base_dir: &std::path::Path,
+        roots: &TrustRoots,
+    ) -> Result<Self> {
         if let Some(file) = &saml.metadata_file {
             let path = base_dir.join(file);
             let name = path.display().to_string();
@@ -53,7 +58,8 @@ impl MetadataSource {
         let url = saml.metadata_url.clone().unwrap_or_default();
         // NB: the metadata carries the certificate every federated role trusts; an https URL
         // may not be redirected to plain http (configuration allows http only on loopback).
-        let http = reqwest::Client::builder()
+        let http = roots
+            .reqwest()
             .timeout(Duration::from_secs(10))
             .https_only(url.starts_with("https://"))
             .build()

@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeSet, path::PathBuf};
 
-use autofed::{Context, aws::queue::Queues, config::Config};
+use autofed::{Context, aws::queue::Queues, config::Config, tls::TrustRoots};
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
@@ -114,7 +114,13 @@ impl Bed {
     /// A context for autofed, talking to moto through the proxy.
     pub fn context(&self, config_text: &str) -> Context {
         let config = Config::from_toml(config_text, PathBuf::new()).expect("valid configuration");
-        Context::new(config, sdk_config(&self.proxy.url), Some(self.queues())).expect("context")
+        Context::new(
+            config,
+            sdk_config(&self.proxy.url),
+            Some(self.queues()),
+            TrustRoots::mozilla(),
+        )
+        .expect("context")
     }
 
     /// A context with its Okta client built, as `Context::from_env` does at init.

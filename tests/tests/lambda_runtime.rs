@@ -100,40 +100,73 @@ async fn the_built_function_onboards_an_account_through_the_runtime_api() {
 /// (`Runtime.ExitError`), with one log line naming the key and the value. No event is taken.
 #[tokio::test]
 async fn a_bad_configuration_stops_init_with_the_key_named() {
-    let dir = target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join(format!("bad-{}.toml", std::process::id()));
+    let config = target_dir()
+        .join("testbed")
+        .join(format!("bad-{}.toml", std::process::id()));
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(
         &config,
         "[saml]\nmetadata_file = \"x.xml\"\n[[roles]]\nname = \"Admin\"\npath = \"nope\"\n",
     )
     .unwrap();
+    let message = init_error(&[("AUTOFED_CONFIG", config.display().to_string())]).await;
+    assert!(
+        message.contains("`roles[0].path`") && message.contains("\"nope\""),
+        "{message}"
+    );
+}
+
+/// A certificate bundle named by `SSL_CERT_FILE` that cannot be trusted stops init the same
+/// way, naming the variable, the file and what is wrong with it.
+#[tokio::test]
+async fn an_unusable_certificate_bundle_stops_init_with_the_variable_named() {
+    let bundle = target_dir()
+        .join("testbed")
+        .join(format!("bad-bundle-{}.pem", std::process::id()));
+    std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
+    std::fs::write(
+        &bundle,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let message = init_error(&[("SSL_CERT_FILE", bundle.display().to_string())]).await;
+    assert!(
+        message.starts_with("environment variable SSL_CERT_FILE: ")
+            && message.contains(&bundle.display().to_string())
+            && message.contains("certificate 1: not a usable CA certificate"),
+        "{message}"
+    );
+}
+
+/// Starts the account onboarder with `env` (and queue URLs) and returns the error its init
+/// logs; asserts the process exits unsuccessfully without taking an event.
+async fn init_error(env: &[(&str, String)]) -> String {
     let api = RuntimeApi::start("autofed-account-onboarder").await;
+    let mut env = env.to_vec();
+    env.push(("AUTOFED_QUEUE_URL", "http://127.0.0.1:9/q".into()));
+    env.push(("AUTOFED_DLQ_URL", "http://127.0.0.1:9/dlq".into()));
     let mut function = FunctionProcess::start(
         &binary("account-onboarder"),
         "autofed-account-onboarder",
         &api.address,
-        &[
-            ("AUTOFED_CONFIG", config.display().to_string()),
-            ("AUTOFED_QUEUE_URL", "http://127.0.0.1:9/q".into()),
-            ("AUTOFED_DLQ_URL", "http://127.0.0.1:9/dlq".into()),
-        ],
+        &env,
     );
     let status = function
         .exited(Duration::from_secs(30))
         .await
         .expect("init fails and the process exits");
     assert!(!status.success());
+    assert_eq!(
+        api.first_poll(Duration::ZERO).await,
+        None,
+        "no event is taken"
+    );
     let lines = function.log_json();
     let error = lines
         .iter()
         .find(|l| l["level"] == "ERROR")
         .expect("an error line");
-    let message = error["error"].as_str().unwrap();
-    assert!(
-        message.contains("`roles[0].path`") && message.contains("\"nope\""),
-        "{message}"
-    );
+    error["error"].as_str().unwrap().to_string()
 }
 
 /// The README's demo: both function binaries through the Runtime API, the account onboarded

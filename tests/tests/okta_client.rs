@@ -3,7 +3,10 @@
 
 use std::{process::Command, time::Duration};
 
-use autofed::okta::{Client, Retries, Secret};
+use autofed::{
+    okta::{Client, Retries, Secret},
+    tls::TrustRoots,
+};
 use autofed_tests::{
     OKTA_TOKEN as TOKEN,
     function::target_dir,
@@ -20,7 +23,13 @@ fn client(fake: &OktaFake, token: &str) -> Client {
         max_rate_limit_wait: Duration::from_secs(5),
         attempt_timeout: Duration::from_secs(5),
     };
-    Client::new(&fake.url, Secret::new(token), retries).unwrap()
+    Client::new(
+        &fake.url,
+        Secret::new(token),
+        retries,
+        &TrustRoots::mozilla(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -125,7 +134,8 @@ async fn the_token_comes_from_secrets_manager_as_text_or_json() {
     for id in ["autofed/okta-plain", "autofed/okta-json"] {
         let token = Client::token_from_secret(&sm, id).await.unwrap();
         assert!(!format!("{token:?}").contains(TOKEN));
-        let okta = Client::new(&fake.url, token, Retries::default()).unwrap();
+        let okta =
+            Client::new(&fake.url, token, Retries::default(), &TrustRoots::mozilla()).unwrap();
         assert!(
             okta.list("/api/v1/groups").await.unwrap().is_empty(),
             "{id}"
@@ -351,8 +361,13 @@ async fn a_service_app_gets_one_access_token_with_a_signed_assertion_and_uses_it
     let (private, public) = key_pair("service-app");
     fake.register_service_app("0oaServiceAppAutofed1", &public);
     fake.seed_group("aws#acme-dev#Admin#222222222222", "x");
-    let okta =
-        Client::with_credentials(&fake.url, service_app(&private), Retries::default()).unwrap();
+    let okta = Client::with_credentials(
+        &fake.url,
+        service_app(&private),
+        Retries::default(),
+        &TrustRoots::mozilla(),
+    )
+    .unwrap();
     assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
     assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
     assert_eq!(
@@ -372,8 +387,13 @@ async fn an_assertion_signed_with_the_wrong_key_is_refused_clearly() {
     let (_, registered) = key_pair("registered");
     let (other_private, _) = key_pair("other");
     fake.register_service_app("0oaServiceAppAutofed1", &registered);
-    let okta = Client::with_credentials(&fake.url, service_app(&other_private), Retries::default())
-        .unwrap();
+    let okta = Client::with_credentials(
+        &fake.url,
+        service_app(&other_private),
+        Retries::default(),
+        &TrustRoots::mozilla(),
+    )
+    .unwrap();
     let err = okta.list("/api/v1/groups").await.unwrap_err();
     assert_eq!(err.code(), Some("invalid_client"));
     let shown = format!("{err} {err:?}");

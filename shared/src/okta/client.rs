@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use tracing::warn;
 
+use crate::tls::TrustRoots;
+
 /// How autofed authenticates to Okta.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -181,8 +183,13 @@ struct Answer {
 
 impl Client {
     /// A client for `org_url` (`https://acme.okta.com`) with an API token.
-    pub fn new(org_url: &str, token: Secret, retries: Retries) -> Result<Self, OktaError> {
-        Self::with_credentials(org_url, Credentials::ApiToken(token), retries)
+    pub fn new(
+        org_url: &str,
+        token: Secret,
+        retries: Retries,
+        roots: &TrustRoots,
+    ) -> Result<Self, OktaError> {
+        Self::with_credentials(org_url, Credentials::ApiToken(token), retries, roots)
     }
 
     /// A client for `org_url` with either kind of credentials.
@@ -190,24 +197,15 @@ impl Client {
         org_url: &str,
         credentials: Credentials,
         retries: Retries,
+        roots: &TrustRoots,
     ) -> Result<Self, OktaError> {
-        let http = http_client(org_url, &retries)?;
-        Ok(Self::from_parts(org_url, credentials, http, retries))
-    }
-
-    fn from_parts(
-        org_url: &str,
-        credentials: Credentials,
-        http: reqwest::Client,
-        retries: Retries,
-    ) -> Self {
-        Self {
+        Ok(Self {
             base: org_url.trim_end_matches('/').to_string(),
             credentials,
-            http,
+            http: http_client(org_url, &retries, roots)?,
             retries,
             access: Arc::new(Mutex::new(None)),
-        }
+        })
     }
 
     /// The `Authorization` header value for the next request.
@@ -294,14 +292,8 @@ impl Client {
         config: &crate::config::OktaConfig,
         secrets: &aws_sdk_secretsmanager::Client,
         retries: Retries,
+        roots: &TrustRoots,
     ) -> Result<Self, OktaError> {
-        // NB: building the HTTP client loads and parses the system's root certificates, a few
-        // milliseconds of CPU at every cold start; it is done on a blocking thread while the
-        // secret is read, so init waits for the longer of the two, not for both.
-        let building = {
-            let org_url = config.org_url.clone();
-            tokio::task::spawn_blocking(move || http_client(&org_url, &retries))
-        };
         let credentials = match (&config.api_token_secret, &config.service_app) {
             (Some(secret), _) => {
                 Credentials::ApiToken(Self::token_from_secret(secrets, secret).await?)
@@ -322,17 +314,7 @@ impl Client {
                 });
             }
         };
-        let http = building.await.map_err(|e| OktaError::Transport {
-            method: "-".into(),
-            path: "-".into(),
-            problem: format!("building the HTTP client: {e}"),
-        })??;
-        Ok(Self::from_parts(
-            &config.org_url,
-            credentials,
-            http,
-            retries,
-        ))
+        Self::with_credentials(&config.org_url, credentials, retries, roots)
     }
 
     /// Reads the API token from Secrets Manager: the secret string is the token itself, or a
@@ -517,8 +499,13 @@ impl Client {
 
 /// The HTTP client for `org_url`: an attempt's timeout, HTTPS only for an `https` org, no
 /// redirects.
-fn http_client(org_url: &str, retries: &Retries) -> Result<reqwest::Client, OktaError> {
-    reqwest::Client::builder()
+fn http_client(
+    org_url: &str,
+    retries: &Retries,
+    roots: &TrustRoots,
+) -> Result<reqwest::Client, OktaError> {
+    roots
+        .reqwest()
         .timeout(retries.attempt_timeout)
         .connect_timeout(retries.attempt_timeout.min(Duration::from_secs(5)))
         .https_only(org_url.starts_with("https://"))
@@ -687,7 +674,13 @@ mod tests {
     fn a_secret_never_prints() {
         let s = Secret::new("00abcSECRETtoken");
         assert!(!format!("{s:?}").contains("SECRET"));
-        let c = Client::new("https://acme.okta.com", s, Retries::default()).unwrap();
+        let c = Client::new(
+            "https://acme.okta.com",
+            s,
+            Retries::default(),
+            &TrustRoots::mozilla(),
+        )
+        .unwrap();
         assert!(!format!("{c:?}").contains("SECRET"));
     }
 

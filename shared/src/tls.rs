@@ -1,0 +1,163 @@
+//! The certificate authorities autofed's HTTPS clients trust, settled once per process.
+//!
+//! A function holds two TLS stacks: the AWS SDK's and reqwest's (Okta, SAML metadata). Left to
+//! themselves, each reads and parses the system's certificate store when it is built: 3-5 ms of
+//! file reads and PEM decoding apiece at every cold start on the machines we measured, before
+//! a single call is made. Every peer autofed trusts this way (AWS endpoints, Okta, a metadata
+//! URL) chains to Mozilla's root program, which `webpki-root-certs` compiles in: the same set
+//! the operating system's `ca-certificates` package ships, with no file to read. A deployment
+//! whose traffic passes a TLS-inspecting proxy names its own bundle instead with
+//! [`CERT_FILE_ENV`], the variable OpenSSL and the SDK's default store already read; both
+//! stacks then trust exactly that file.
+//!
+//! A cluster's Kubernetes API is the exception: it is trusted through the cluster's own
+//! certificate authority only (see [`crate::kube`]).
+
+use std::{path::Path, sync::Arc};
+
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use base64::Engine;
+use rustls::pki_types::{CertificateDer, pem::PemObject};
+
+use crate::config::ConfigError;
+
+/// The environment variable naming a PEM bundle to trust instead of Mozilla's roots.
+pub const CERT_FILE_ENV: &str = "SSL_CERT_FILE";
+
+/// The certificate authorities to trust, shared by every HTTPS client a function builds.
+#[derive(Debug, Clone)]
+pub struct TrustRoots {
+    certs: Arc<[CertificateDer<'static>]>,
+}
+
+impl TrustRoots {
+    /// Mozilla's roots, or the bundle [`CERT_FILE_ENV`] names (read and checked now).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var_os(CERT_FILE_ENV) {
+            None => Ok(Self::mozilla()),
+            Some(path) => {
+                Self::from_pem_file(Path::new(&path)).map_err(|reason| ConfigError::Env {
+                    var: CERT_FILE_ENV,
+                    reason,
+                })
+            }
+        }
+    }
+
+    /// The roots of Mozilla's program, as compiled in.
+    pub fn mozilla() -> Self {
+        Self {
+            certs: webpki_root_certs::TLS_SERVER_ROOT_CERTS.into(),
+        }
+    }
+
+    /// The certificates of a PEM bundle file; what is wrong with it otherwise.
+    pub fn from_pem_file(path: &Path) -> Result<Self, String> {
+        let pem = std::fs::read(path).map_err(|e| {
+            format!(
+                "cannot read {}: {e}",
+                crate::ids::quote(&path.display().to_string())
+            )
+        })?;
+        Self::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The certificates of a PEM bundle, each checked to be usable as a trust anchor: the SDK
+    /// parses them again when it first connects and cannot report a bad one then.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
+        let mut store = rustls::RootCertStore::empty();
+        let mut certs = Vec::new();
+        for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
+            let cert = cert.map_err(|e| format!("certificate {}: not valid PEM ({e})", i + 1))?;
+            store
+                .add(cert.clone())
+                .map_err(|e| format!("certificate {}: not a usable CA certificate ({e})", i + 1))?;
+            certs.push(cert);
+        }
+        if certs.is_empty() {
+            return Err("no CERTIFICATE in the file".into());
+        }
+        Ok(Self {
+            certs: certs.into(),
+        })
+    }
+
+    /// The AWS SDK's HTTPS client (rustls with aws-lc, the SDK's own default) trusting these
+    /// roots only. The SDK takes a custom store as PEM, so the certificates are written out once,
+    /// here, and parsed by the SDK when its first connection is made.
+    pub fn aws_http_client(&self) -> SharedHttpClient {
+        let context = TlsContext::builder()
+            .with_trust_store(
+                TrustStore::empty()
+                    .with_native_roots(false)
+                    .with_pem_certificate(self.to_pem()),
+            )
+            .build()
+            .expect("a TLS context without extra server names always builds");
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https()
+    }
+
+    /// A reqwest client builder trusting these roots only.
+    pub fn reqwest(&self) -> reqwest::ClientBuilder {
+        reqwest::Client::builder().tls_certs_only(
+            self.certs
+                .iter()
+                // NB: with rustls, `from_der` only keeps the bytes; it cannot fail.
+                .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok()),
+        )
+    }
+
+    /// The certificates as one PEM bundle.
+    fn to_pem(&self) -> Vec<u8> {
+        let mut pem = Vec::with_capacity(self.certs.len() * 2048);
+        for cert in self.certs.iter() {
+            pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+            let body = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
+            for line in body.as_bytes().chunks(64) {
+                pem.extend_from_slice(line);
+                pem.push(b'\n');
+            }
+            pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+        }
+        pem
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mozilla_roots_are_compiled_in_and_round_trip_through_pem() {
+        let roots = TrustRoots::mozilla();
+        assert!(roots.certs.len() > 100, "{} roots", roots.certs.len());
+        let again = TrustRoots::from_pem(&roots.to_pem()).unwrap();
+        assert_eq!(again.certs, roots.certs);
+    }
+
+    #[test]
+    fn a_bad_bundle_is_named_with_what_is_wrong() {
+        assert_eq!(
+            TrustRoots::from_pem(b"nothing here").unwrap_err(),
+            "no CERTIFICATE in the file"
+        );
+        let garbage = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let err = TrustRoots::from_pem(garbage).unwrap_err();
+        assert!(
+            err.starts_with("certificate 1: not a usable CA certificate"),
+            "{err}"
+        );
+        let truncated = b"-----BEGIN CERTIFICATE-----\nMIIB";
+        let err = TrustRoots::from_pem(truncated).unwrap_err();
+        assert!(err.starts_with("certificate 1: not valid PEM"), "{err}");
+        let err = TrustRoots::from_pem_file(Path::new("/nonexistent/bundle.pem")).unwrap_err();
+        assert!(
+            err.starts_with("cannot read \"/nonexistent/bundle.pem\""),
+            "{err}"
+        );
+    }
+}
