@@ -11,6 +11,14 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::root;
 
+/// A path for a test's file in `target/testbed/` (created): `<stem>-<pid>.<ext>`, so that
+/// test processes running at once never share one.
+pub fn testbed_path(stem: &str, ext: &str) -> PathBuf {
+    let dir = target_dir().join("testbed");
+    std::fs::create_dir_all(&dir).expect("target/testbed");
+    dir.join(format!("{stem}-{}.{ext}", std::process::id()))
+}
+
 /// The directory cargo builds into.
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

@@ -1170,9 +1170,7 @@ fn token(state: &OktaState, base: &str, body: &[u8]) -> (StatusCode, Value) {
 
 /// Runs the contract check over `exchanges`; its exit status and output.
 pub fn check_contract(name: &str, exchanges: &[Exchange]) -> (bool, String) {
-    let dir = crate::function::target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file: std::path::PathBuf = dir.join(format!("okta-{name}-{}.jsonl", std::process::id()));
+    let file = crate::function::testbed_path(&format!("okta-{name}"), "jsonl");
     let lines: Vec<String> = exchanges
         .iter()
         .map(|e| serde_json::to_string(e).unwrap())

@@ -968,9 +968,7 @@ async fn changed_metadata_updates_the_managed_provider_and_nothing_else() {
     let id = bed.new_account(&[]).await;
     onboard_report(&bed, &bed.config_text(|c| c), &id, Mode::Apply).await;
 
-    let dir = autofed_tests::function::target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let rotated = dir.join(format!("rotated-{}.xml", std::process::id()));
+    let rotated = autofed_tests::function::testbed_path("rotated", "xml");
     let text =
         std::fs::read_to_string(autofed_tests::root().join("tests/sandbox/okta-metadata.xml"))
             .unwrap();

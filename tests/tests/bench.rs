@@ -182,9 +182,7 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
     const ROUNDS: usize = 15;
     let profile = profile();
     let mut world = World::new(Flow::Account).await;
-    let dir = autofed_tests::function::target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join(format!("bench-{}.toml", std::process::id()));
+    let config = autofed_tests::function::testbed_path("bench", "toml");
     std::fs::write(&config, &world.config).unwrap();
     let bed = &world.bed;
     let env = [

@@ -6,7 +6,7 @@ use std::time::Duration;
 use autofed_tests::{
     bed::Bed,
     fixtures::event,
-    function::{FunctionProcess, binary, target_dir},
+    function::{FunctionProcess, binary, testbed_path},
     root,
     runtime_api::RuntimeApi,
 };
@@ -27,9 +27,7 @@ fn sqs_event(body: &str, receipt_handle: &str) -> Value {
 async fn the_built_function_onboards_an_account_through_the_runtime_api() {
     let mut bed = Bed::new().await;
     let id = bed.new_account(&[("team", "payments")]).await;
-    let dir = target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join(format!("runtime-api-{}.toml", std::process::id()));
+    let config = testbed_path("runtime-api", "toml");
     std::fs::write(&config, bed.config_text(|c| c)).unwrap();
 
     let api = RuntimeApi::start("autofed-account-onboarder").await;
@@ -100,10 +98,7 @@ async fn the_built_function_onboards_an_account_through_the_runtime_api() {
 /// (`Runtime.ExitError`), with one log line naming the key and the value. No event is taken.
 #[tokio::test]
 async fn a_bad_configuration_stops_init_with_the_key_named() {
-    let config = target_dir()
-        .join("testbed")
-        .join(format!("bad-{}.toml", std::process::id()));
-    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    let config = testbed_path("bad", "toml");
     std::fs::write(
         &config,
         "[saml]\nmetadata_file = \"x.xml\"\n[[roles]]\nname = \"Admin\"\npath = \"nope\"\n",
@@ -120,10 +115,7 @@ async fn a_bad_configuration_stops_init_with_the_key_named() {
 /// way, naming the variable, the file and what is wrong with it.
 #[tokio::test]
 async fn an_unusable_certificate_bundle_stops_init_with_the_variable_named() {
-    let bundle = target_dir()
-        .join("testbed")
-        .join(format!("bad-bundle-{}.pem", std::process::id()));
-    std::fs::create_dir_all(bundle.parent().unwrap()).unwrap();
+    let bundle = testbed_path("bad-bundle", "pem");
     std::fs::write(
         &bundle,
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",

@@ -9,7 +9,7 @@ use autofed::{
 };
 use autofed_tests::{
     OKTA_TOKEN as TOKEN,
-    function::target_dir,
+    function::testbed_path,
     okta::{OktaFake, check_contract},
 };
 use reqwest::Method;
@@ -312,10 +312,8 @@ async fn every_exchange_conforms_to_the_okta_contract() {
 
 /// A fresh RSA key pair (private PKCS#8 PEM, public SPKI PEM), made by openssl for the test.
 fn key_pair(name: &str) -> (String, String) {
-    let dir = target_dir().join("testbed");
-    std::fs::create_dir_all(&dir).unwrap();
-    let private = dir.join(format!("{name}-{}.pem", std::process::id()));
-    let public = dir.join(format!("{name}-{}.pub.pem", std::process::id()));
+    let private = testbed_path(name, "pem");
+    let public = testbed_path(name, "pub.pem");
     let run = |args: &[&str]| {
         let status = Command::new("openssl")
             .args(args)
