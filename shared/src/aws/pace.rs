@@ -15,10 +15,7 @@
 //! retries included, takes its slot, and no call site can forget it; what each attempt met is
 //! fed back by an interceptor ([`Feedback`]) that classifies it as the SDK's retries do.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime::client::retries::classifiers::run_classifiers_on_ctx;
@@ -45,12 +42,28 @@ use crate::aws::share::Share;
 /// grows by this fraction of itself each second, doubling in about five.
 const GROWTH: f64 = 0.15;
 
-/// Hands out send times `1 / rate` apart, in the order asked: no burst, no starvation. The
-/// rate is the instance's [`Share`] of the service's.
+/// What each second of a pace is stretched by: a service that counts calls in a sliding
+/// one-second window refuses a call that arrives a little early, and a request's way to the
+/// service (a connection from the pool, the network, the timer) varies by a few milliseconds.
+/// One percent of the rate costs less than the refusals it saves: each wastes a slot and a
+/// retry.
+const MARGIN: Duration = Duration::from_millis(10);
+
+/// How late tokio's timer may wake a sleeper: it fires on whole milliseconds.
+const TICK: Duration = Duration::from_millis(1);
+
+/// Sends requests one at a time, in the order they ask, each `(1 s + MARGIN) / rate` after the
+/// one before: no burst, no starvation. The rate is the instance's [`Share`] of the service's.
+///
+/// A request's slot is settled when it is its turn, at the rate then, and settled again if the
+/// rate fell while it waited: a refusal slows the very next request, where slots handed out in
+/// advance would all go out at the rate that was refused.
 #[derive(Debug)]
 pub struct Pacer {
     rate: Share,
-    next: Mutex<Option<Instant>>,
+    /// The last request's slot; held by the request whose turn it is (the lock is fair, so
+    /// turns go in the order asked).
+    last: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Pacer {
@@ -60,24 +73,41 @@ impl Pacer {
         let floor = f64::from(share.max(1));
         Self {
             rate: Share::new(floor, f64::from(limit), GROWTH),
-            next: Mutex::new(None),
+            last: tokio::sync::Mutex::new(None),
         }
     }
 
     /// Waits for this request's slot.
     pub async fn wait(&self) {
-        tokio::time::sleep_until(self.take(Instant::now())).await;
+        let mut last = match self.last.try_lock() {
+            Ok(last) => last,
+            Err(_) => {
+                self.rate.backlogged(Instant::now());
+                self.last.lock().await
+            }
+        };
+        loop {
+            let now = Instant::now();
+            let slot = self.slot_after(*last, now);
+            if slot <= now {
+                *last = Some(slot);
+                return;
+            }
+            self.rate.backlogged(now);
+            tokio::time::sleep_until(slot).await;
+        }
     }
 
-    /// The next free slot, asked for at `now`, and the one after it reserved.
-    fn take(&self, now: Instant) -> Instant {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = next.map_or(now, |n| n.max(now));
-        if slot > now {
-            self.rate.backlogged(now);
+    /// The slot of a request that follows one sent in slot `last`, asked for at `now`: an
+    /// interval after `last` at the rate now. Never before `now`, so idle time is not banked,
+    /// but a slot the timer woke its request up to a [`TICK`] late for stays where it was:
+    /// that lateness is not carried into every slot after it.
+    fn slot_after(&self, last: Option<Instant>, now: Instant) -> Instant {
+        let interval = (Duration::from_secs(1) + MARGIN).div_f64(self.rate.value());
+        match last {
+            Some(last) if last + interval + TICK >= now => last + interval,
+            _ => now,
         }
-        *next = Some(slot + Duration::from_secs_f64(1.0 / self.rate.value()));
-        slot
     }
 
     /// The rate now, calls per second.
@@ -184,36 +214,62 @@ mod tests {
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
-    #[test]
-    fn slots_are_an_interval_apart_and_idle_time_is_not_banked() {
-        let pacer = Pacer::new(10, 10);
-        let t0 = Instant::now();
-        // Three asked at once: now, then 100 ms apart.
-        assert_eq!(pacer.take(t0), t0);
-        assert_eq!(pacer.take(t0), t0 + MS(100));
-        assert_eq!(pacer.take(t0 + MS(50)), t0 + MS(200));
-        // After an idle second: at once, and the next an interval later (no burst).
-        assert_eq!(pacer.take(t0 + MS(1300)), t0 + MS(1300));
-        assert_eq!(pacer.take(t0 + MS(1300)), t0 + MS(1400));
+    /// When each of `n` requests, asked for at once, got its slot, from `start`.
+    async fn sends(pacer: &Arc<Pacer>, n: usize, start: Instant) -> Vec<Duration> {
+        let waits = (0..n).map(|_| {
+            let pacer = pacer.clone();
+            async move {
+                pacer.wait().await;
+                Instant::now() - start
+            }
+        });
+        futures::future::join_all(waits).await
     }
 
-    #[test]
-    fn a_backlogged_pacer_borrows_and_a_throttle_slows_it() {
-        let pacer = Pacer::new(10, 20);
+    #[tokio::test(start_paused = true)]
+    async fn slots_are_an_interval_apart_in_order_and_idle_time_is_not_banked() {
+        let pacer = Arc::new(Pacer::new(10, 10));
         let t0 = Instant::now();
-        // More asked than the rate allows, every answer admitted: 20 a second.
-        for i in 0..200 {
-            let now = t0 + MS(i);
-            pacer.take(now);
-            pacer.take(now);
-            pacer.rate.admitted(now);
+        // Three asked at once: now, then 101 ms apart (100 ms and the margin's share).
+        assert_eq!(sends(&pacer, 3, t0).await, [MS(0), MS(101), MS(202)]);
+        // After an idle second: at once, and the next an interval later (no burst).
+        tokio::time::sleep_until(t0 + MS(1300)).await;
+        assert_eq!(sends(&pacer, 2, t0).await, [MS(1300), MS(1300) + MS(101)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_backlogged_pacer_borrows_and_a_refusal_slows_the_request_already_waiting() {
+        let pacer = Arc::new(Pacer::new(10, 20));
+        // More asked than the rate allows, every answer admitted: the rate climbs to 20.
+        for _ in 0..40 {
+            let t = Instant::now();
+            sends(&pacer, 2, t).await;
+            pacer.rate.admitted(Instant::now());
+            pacer.rate.admitted(Instant::now());
         }
-        let now = t0 + MS(300);
-        let first = pacer.take(now);
-        assert_eq!(pacer.take(now) - first, MS(50));
-        // Throttled: a fifth slower.
-        pacer.rate.refused(now);
-        let first = pacer.take(now);
-        assert_eq!(pacer.take(now) - first, MS(62) + Duration::from_micros(500));
+        assert_eq!(pacer.rate(), 20.0);
+        let t = Instant::now();
+        // 50.5 ms apart (the timer wakes on whole milliseconds).
+        let gaps = sends(&pacer, 2, t).await;
+        assert!((MS(50)..MS(52)).contains(&(gaps[1] - gaps[0])), "{gaps:?}");
+        // A request waits for its slot, 50.5 ms after the last; 10 ms in, the last call is
+        // throttled: the waiting request goes out at the lower rate, 63.1 ms after the last
+        // (a fifth slower), not in the slot it was waiting for.
+        let last = Instant::now();
+        let waiting = {
+            let pacer = pacer.clone();
+            tokio::spawn(async move {
+                pacer.wait().await;
+                Instant::now()
+            })
+        };
+        tokio::time::sleep(MS(10)).await;
+        pacer.rate.refused(Instant::now());
+        let sent = waiting.await.unwrap();
+        assert!(
+            (MS(62)..MS(65)).contains(&(sent - last)),
+            "{:?}",
+            sent - last
+        );
     }
 }

@@ -10,6 +10,13 @@
 //! limit), and each refusal (throttling, too many in progress) cuts it by a fifth
 //! ([`BACKOFF`]), never below the share, and holds it for [`HOLD`]. Refusals are the only
 //! signal instances share; they cost a retry, and the share is never given up.
+//!
+//! Borrowing is probing: while every instance is busy there is nothing to borrow, and each
+//! probe costs the refused calls that find that out. So a probe refused close to the share
+//! (the others are using theirs) doubles the hold before the next, up to [`MAX_HOLD`]; a
+//! probe that got far (the others had left rate unused) brings it back to [`HOLD`]. Two busy
+//! instances then probe every few seconds rather than every two, and a lone one still climbs
+//! to the whole limit within `MAX_HOLD` and a few seconds.
 
 use std::{
     sync::{Mutex, MutexGuard},
@@ -21,8 +28,10 @@ use tokio::{
     time::Instant,
 };
 
-/// How long a refused instance's share does not grow.
+/// How long a refused instance's share does not grow, after a probe that got far.
 pub const HOLD: Duration = Duration::from_secs(2);
+/// The longest hold, reached by probes refused close to the share one after another.
+pub const MAX_HOLD: Duration = Duration::from_secs(4);
 /// What a refused instance's share is multiplied by (never below its configured share). Not
 /// straight back to the share: an instance using the whole limit alone is refused now and then
 /// by the jitter of its own calls, and should lose little by it.
@@ -48,6 +57,9 @@ struct State {
     backlog_at: Option<Instant>,
     /// No growth before this: the last refusal's hold.
     held_until: Option<Instant>,
+    /// The hold the next refusal starts: [`HOLD`], doubled by each probe refused close to the
+    /// share.
+    hold: Duration,
 }
 
 impl Share {
@@ -62,6 +74,7 @@ impl Share {
                 value: floor,
                 backlog_at: None,
                 held_until: None,
+                hold: HOLD,
             }),
         }
     }
@@ -94,11 +107,20 @@ impl Share {
     }
 
     /// A request was refused at `now`: the share falls by [`BACKOFF`] (not below the
-    /// configured share) and is held for [`HOLD`].
+    /// configured share) and is held, as the module's doc describes. Refusals within a hold
+    /// (calls already sent when the first was refused) are the same probe's.
     pub fn refused(&self, now: Instant) -> f64 {
         let mut state = self.state();
+        let new_probe = state.held_until.is_none_or(|until| now >= until);
+        if new_probe {
+            state.hold = if state.value * BACKOFF > self.floor {
+                HOLD
+            } else {
+                (state.hold * 2).min(MAX_HOLD)
+            };
+        }
         state.value = (state.value * BACKOFF).max(self.floor);
-        state.held_until = Some(now + HOLD);
+        state.held_until = Some(now + state.hold);
         state.value
     }
 }
@@ -252,6 +274,36 @@ mod tests {
         assert_eq!(share.refused(t1 + MS(100)), 10.0);
         share.backlogged(t1 + MS(100) + HOLD);
         assert!(close(share.admitted(t1 + MS(100) + HOLD), 10.5));
+    }
+
+    #[test]
+    fn probes_refused_close_to_the_share_hold_it_longer_and_a_probe_that_got_far_resets_the_hold() {
+        let share = Share::new(10.0, 20.0, 0.5);
+        let t0 = Instant::now();
+        share.backlogged(t0);
+        // Refused a little above the share (another instance uses its own): held twice as
+        // long, then again, up to MAX_HOLD.
+        let mut at = t0;
+        for hold in [2 * HOLD, 4 * HOLD, 8 * HOLD].map(|h| h.min(MAX_HOLD)) {
+            share.admitted(at);
+            assert_eq!(share.refused(at), 10.0);
+            // A refusal within the hold is the same probe's: the hold is not doubled again.
+            share.refused(at + MS(10));
+            let until = at + MS(10) + hold;
+            share.backlogged(until - MS(1));
+            assert_eq!(share.admitted(until - MS(1)), 10.0, "held for {hold:?}");
+            assert_eq!(share.admitted(until), 10.5);
+            at = until;
+        }
+        // A probe that got far (the others left rate unused): back to HOLD.
+        for i in 0..20 {
+            share.admitted(at + MS(i));
+        }
+        assert_eq!(share.value(), 20.0);
+        let at = at + MS(100);
+        assert!(close(share.refused(at), 16.0));
+        share.backlogged(at + HOLD);
+        assert!(close(share.admitted(at + HOLD), 16.5));
     }
 
     #[tokio::test]
