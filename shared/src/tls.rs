@@ -16,7 +16,11 @@
 use std::{path::Path, sync::Arc};
 
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::{
+    connector_metadata::ConnectorMetadata,
+    http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector},
+    runtime_components::RuntimeComponents,
+};
 use base64::Engine;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 
@@ -85,7 +89,8 @@ impl TrustRoots {
 
     /// The AWS SDK's HTTPS client (rustls with aws-lc, the SDK's own default) trusting these
     /// roots only. The SDK takes a custom store as PEM, so the certificates are written out once,
-    /// here, and parsed by the SDK when its first connection is made.
+    /// here, and parsed by the SDK when it builds a connector: once, for the first request
+    /// (every client of a function shares this one and its timeouts; see [`FirstRequest`]).
     pub fn aws_http_client(&self) -> SharedHttpClient {
         let context = TlsContext::builder()
             .with_trust_store(
@@ -95,10 +100,12 @@ impl TrustRoots {
             )
             .build()
             .expect("a TLS context without extra server names always builds");
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https()
+        SharedHttpClient::new(FirstRequest(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+                .tls_context(context)
+                .build_https(),
+        ))
     }
 
     /// A reqwest client builder trusting these roots only.
@@ -127,9 +134,90 @@ impl TrustRoots {
     }
 }
 
+/// The SDK's HTTPS client, building its connector when a request first needs it.
+///
+/// As each SDK client is built, the SDK asks its HTTP client to validate the configuration,
+/// and the hyper client answers by building a throwaway connector, so that a system store is
+/// read before the first request rather than during it. For autofed each such build parses the
+/// PEM of the ~150 compiled-in roots: about 0.7 ms apiece (release) for each of a function's
+/// SDK clients, at every cold start. There is nothing to validate (the roots were checked when
+/// they were settled), so this leaves it out; the connector the first request builds is kept
+/// and shared by every client with the same timeouts, as before.
+#[derive(Debug)]
+struct FirstRequest(SharedHttpClient);
+
+impl HttpClient for FirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An HTTP client that counts the SDK's requests to validate it, and sends nothing.
+    #[derive(Debug, Clone, Default)]
+    struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            unreachable!("no request is sent")
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder,
+            _: &aws_smithy_types::config_bag::ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// How many times building two SDK clients on `http` asked it to validate (for the hyper
+    /// client, to build a connector and parse the roots).
+    fn validations_building_clients(http: SharedHttpClient, counting: &Counting) -> usize {
+        let conf = aws_types::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_types::region::Region::new("us-east-1"))
+            .http_client(http)
+            .build();
+        let _sts = aws_sdk_sts::Client::new(&conf);
+        let _sts_again = aws_sdk_sts::Client::new(&conf);
+        counting.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[test]
+    fn building_sdk_clients_builds_no_connector() {
+        let counting = Counting::default();
+        // The SDK asks at every client it builds...
+        assert_eq!(
+            validations_building_clients(SharedHttpClient::new(counting.clone()), &counting),
+            2
+        );
+        // ...and FirstRequest does not pass the question on.
+        let counting = Counting::default();
+        assert_eq!(
+            validations_building_clients(
+                SharedHttpClient::new(FirstRequest(SharedHttpClient::new(counting.clone()))),
+                &counting
+            ),
+            0
+        );
+    }
 
     #[test]
     fn mozilla_roots_are_compiled_in_and_round_trip_through_pem() {
