@@ -2,7 +2,10 @@
 
 use std::time::Instant;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{
+    BehaviorVersion, Region, SdkConfig,
+    environment::credentials::EnvironmentVariableCredentialsProvider,
+};
 use tokio::sync::OnceCell;
 use tracing::info;
 
@@ -15,6 +18,8 @@ use crate::{
     tls::TrustRoots,
 };
 
+/// The environment variable Lambda sets to the function's region.
+pub const REGION_ENV: &str = "AWS_REGION";
 /// The environment variable naming the work queue's URL.
 pub const QUEUE_URL_ENV: &str = "AUTOFED_QUEUE_URL";
 /// The environment variable naming the dead-letter queue's URL.
@@ -25,7 +30,8 @@ pub const DLQ_URL_ENV: &str = "AUTOFED_DLQ_URL";
 pub struct Needs {
     /// The work queue and its dead-letter queue (the onboarders, fed by SQS).
     pub queues: bool,
-    /// The Okta client: only the functions that plan or write Okta objects read its secret.
+    /// The Okta client: only the functions that plan or write Okta objects build one (its
+    /// secret is read by its first request).
     pub okta: bool,
 }
 
@@ -74,14 +80,26 @@ pub struct Context {
 impl Context {
     /// Builds a function's context from the environment: the trust roots
     /// ([`crate::tls::CERT_FILE_ENV`]), the configuration file
-    /// ([`crate::config::CONFIG_ENV`]), the standard AWS settings (region, credentials,
-    /// `AWS_ENDPOINT_URL*`), and what `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`],
-    /// [`DLQ_URL_ENV`]) and the Okta client (its secret read once, here).
+    /// ([`crate::config::CONFIG_ENV`]), the standard AWS settings as Lambda sets them (the
+    /// region, credentials in `AWS_ACCESS_KEY_ID` and its kin, `AWS_ENDPOINT_URL*`), and what
+    /// `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`], [`DLQ_URL_ENV`]) and the Okta
+    /// client. Init makes no network call: the Okta secret is read when the first Okta request
+    /// needs it (see [`okta::Client`]).
     ///
-    /// Logs one line with where init went: the configuration and clients, then the Okta
-    /// secret's read (the only network call).
+    /// Logs one line with where init went: the configuration and AWS clients, then the Okta
+    /// client.
     pub async fn from_env(needs: Needs) -> Result<Self> {
         let started = Instant::now();
+        let region = match std::env::var(REGION_ENV) {
+            Ok(r) if !r.is_empty() => Region::new(r),
+            _ => {
+                return Err(ConfigError::Env {
+                    var: REGION_ENV,
+                    reason: "not set (Lambda sets it for every function)".into(),
+                }
+                .into());
+            }
+        };
         let roots = TrustRoots::from_env()?;
         let config = Config::from_env()?;
         let queues = if needs.queues {
@@ -92,14 +110,21 @@ impl Context {
         } else {
             None
         };
+        // NB: Lambda gives every function its region and credentials in the environment. The
+        // default chains' other sources (profile files, web identity, the container and
+        // instance metadata endpoints) never apply there, and building them is a few tenths of
+        // a millisecond of every cold start: AWS's advice for Lambda init
+        // (https://docs.aws.amazon.com/sdk-for-java/latest/developer-guide/lambda-optimize-starttime.html).
         let aws = aws_config::defaults(BehaviorVersion::latest())
+            .region(region)
+            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
             .http_client(roots.aws_http_client())
             .load()
             .await;
         let mut ctx = Self::new(config, aws, queues, roots)?;
         let built = started.elapsed();
         if needs.okta {
-            ctx.connect_okta().await?;
+            ctx.connect_okta()?;
         }
         let okta = started.elapsed() - built;
         info!(
@@ -110,19 +135,16 @@ impl Context {
         Ok(ctx)
     }
 
-    /// Builds the Okta client the configuration describes, reading its credentials from
-    /// Secrets Manager once, at init.
-    pub async fn connect_okta(&mut self) -> Result<()> {
+    /// Builds the Okta client the configuration describes; its credentials are read from
+    /// Secrets Manager when its first request needs them.
+    pub fn connect_okta(&mut self) -> Result<()> {
         if let Some(config) = &self.config.okta {
-            self.okta = Some(
-                okta::Client::from_config(
-                    config,
-                    &self.secrets,
-                    okta::Retries::from_config(&self.config.retry),
-                    &self.roots,
-                )
-                .await?,
-            );
+            self.okta = Some(okta::Client::from_config(
+                config,
+                &self.secrets,
+                okta::Retries::from_config(&self.config.retry),
+                &self.roots,
+            )?);
         }
         Ok(())
     }

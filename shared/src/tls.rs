@@ -13,7 +13,10 @@
 //! A cluster's Kubernetes API is the exception: it is trusted through the cluster's own
 //! certificate authority only (see [`crate::kube`]).
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::Path,
+    sync::{Arc, OnceLock},
+};
 
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::client::{
@@ -88,10 +91,16 @@ impl TrustRoots {
     }
 
     /// The AWS SDK's HTTPS client (rustls with aws-lc, the SDK's own default) trusting these
-    /// roots only. The SDK takes a custom store as PEM, so the certificates are written out once,
-    /// here, and parsed by the SDK when it builds a connector: once, for the first request
-    /// (every client of a function shares this one and its timeouts; see [`FirstRequest`]).
+    /// roots only, built by the first request (see [`FirstRequest`]): every client of a
+    /// function shares it and its timeouts.
     pub fn aws_http_client(&self) -> SharedHttpClient {
+        let roots = self.clone();
+        SharedHttpClient::new(FirstRequest::new(move || roots.sdk_https_client()))
+    }
+
+    /// The SDK's hyper client over rustls. The SDK takes a custom store as PEM, so the
+    /// certificates are written out here, and parsed by the SDK when it builds its connector.
+    fn sdk_https_client(&self) -> SharedHttpClient {
         let context = TlsContext::builder()
             .with_trust_store(
                 TrustStore::empty()
@@ -100,12 +109,10 @@ impl TrustRoots {
             )
             .build()
             .expect("a TLS context without extra server names always builds");
-        SharedHttpClient::new(FirstRequest(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .tls_context(context)
-                .build_https(),
-        ))
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https()
     }
 
     /// A reqwest client builder trusting these roots only.
@@ -134,17 +141,41 @@ impl TrustRoots {
     }
 }
 
-/// The SDK's HTTPS client, building its connector when a request first needs it.
+/// The SDK's HTTPS client, built when a request first needs it.
 ///
 /// As each SDK client is built, the SDK asks its HTTP client to validate the configuration,
 /// and the hyper client answers by building a throwaway connector, so that a system store is
 /// read before the first request rather than during it. For autofed each such build parses the
 /// PEM of the ~150 compiled-in roots: about 0.7 ms apiece (release) for each of a function's
 /// SDK clients, at every cold start. There is nothing to validate (the roots were checked when
-/// they were settled), so this leaves it out; the connector the first request builds is kept
-/// and shared by every client with the same timeouts, as before.
-#[derive(Debug)]
-struct FirstRequest(SharedHttpClient);
+/// they were settled), so this leaves it out. The client itself, and the PEM it is given, are
+/// made by the first request, which builds the connector that every client with the same
+/// timeouts then shares, as before.
+struct FirstRequest {
+    build: Box<dyn Fn() -> SharedHttpClient + Send + Sync>,
+    client: OnceLock<SharedHttpClient>,
+}
+
+impl FirstRequest {
+    fn new(build: impl Fn() -> SharedHttpClient + Send + Sync + 'static) -> Self {
+        Self {
+            build: Box::new(build),
+            client: OnceLock::new(),
+        }
+    }
+
+    fn client(&self) -> &SharedHttpClient {
+        self.client.get_or_init(&self.build)
+    }
+}
+
+impl std::fmt::Debug for FirstRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstRequest")
+            .field("client", &self.client.get())
+            .finish_non_exhaustive()
+    }
+}
 
 impl HttpClient for FirstRequest {
     fn http_connector(
@@ -152,11 +183,11 @@ impl HttpClient for FirstRequest {
         settings: &HttpConnectorSettings,
         components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.0.http_connector(settings, components)
+        self.client().http_connector(settings, components)
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
-        self.0.connector_metadata()
+        self.client().connector_metadata()
     }
 }
 
@@ -208,15 +239,21 @@ mod tests {
             validations_building_clients(SharedHttpClient::new(counting.clone()), &counting),
             2
         );
-        // ...and FirstRequest does not pass the question on.
+        // ...and FirstRequest neither passes the question on nor builds its client.
         let counting = Counting::default();
+        let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let first_request = {
+            let (counting, builds) = (counting.clone(), builds.clone());
+            FirstRequest::new(move || {
+                builds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                SharedHttpClient::new(counting.clone())
+            })
+        };
         assert_eq!(
-            validations_building_clients(
-                SharedHttpClient::new(FirstRequest(SharedHttpClient::new(counting.clone()))),
-                &counting
-            ),
+            validations_building_clients(SharedHttpClient::new(first_request), &counting),
             0
         );
+        assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 
     #[test]

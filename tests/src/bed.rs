@@ -124,9 +124,9 @@ impl Bed {
     }
 
     /// A context with its Okta client built, as `Context::from_env` does at init.
-    pub async fn okta_context(&self, config_text: &str) -> autofed::Result<Context> {
+    pub fn okta_context(&self, config_text: &str) -> autofed::Result<Context> {
         let mut ctx = self.context(config_text);
-        ctx.connect_okta().await?;
+        ctx.connect_okta()?;
         Ok(ctx)
     }
 

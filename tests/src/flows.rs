@@ -128,7 +128,7 @@ impl World {
     /// The function's init, which may fail (reading the Okta secret).
     pub async fn try_context(&self) -> autofed::Result<Context> {
         match self.flow {
-            Flow::Account => self.bed.okta_context(&self.config).await,
+            Flow::Account => self.bed.okta_context(&self.config),
             _ => Ok(self.bed.context(&self.config)),
         }
     }

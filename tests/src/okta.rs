@@ -45,6 +45,8 @@ pub struct Exchange {
 
 #[derive(Default)]
 struct Data {
+    /// The API token the org accepts.
+    token: String,
     groups: BTreeMap<String, Value>,
     rules: BTreeMap<String, Value>,
     apps: BTreeMap<String, Value>,
@@ -100,7 +102,6 @@ impl RateLimit {
 
 struct OktaState {
     faults: Mutex<Arc<Faults>>,
-    token: String,
     base: Mutex<String>,
     page_size: usize,
     metadata: String,
@@ -123,11 +124,13 @@ impl OktaFake {
                 .expect("metadata");
         let state = Arc::new(OktaState {
             faults: Mutex::new(Faults::new()),
-            token: token.to_string(),
             base: Mutex::new(String::new()),
             page_size,
             metadata,
-            data: Mutex::new(Data::default()),
+            data: Mutex::new(Data {
+                token: token.to_string(),
+                ..Data::default()
+            }),
         });
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = TcpListener::bind("127.0.0.1:0")
@@ -151,7 +154,18 @@ impl OktaFake {
             .insert(client_id.into(), public_key_pem.into());
     }
 
-    /// How many access tokens the token endpoint has issued.
+    /// Replaces the API token the org accepts, as an administrator rotating it does: the old
+    /// one is refused from now on.
+    pub fn rotate_token(&self, token: &str) {
+        self.state.data.lock().unwrap().token = token.to_string();
+    }
+
+    /// Revokes every access token issued so far, as removing an app's key does.
+    pub fn revoke_access_tokens(&self) {
+        self.state.data.lock().unwrap().access_tokens.clear();
+    }
+
+    /// How many access tokens the token endpoint has issued (and are not revoked).
     pub fn tokens_issued(&self) -> usize {
         self.state.data.lock().unwrap().access_tokens.len()
     }
@@ -592,7 +606,7 @@ fn answer(
     let bearer_ok = auth
         .strip_prefix("Bearer ")
         .is_some_and(|t| data.access_tokens.contains_key(t));
-    if auth != format!("SSWS {}", state.token) && !bearer_ok {
+    if auth != format!("SSWS {}", data.token) && !bearer_ok {
         return json_answer(error(
             StatusCode::UNAUTHORIZED,
             "E0000011",

@@ -173,10 +173,11 @@ fn median_ms(samples: &mut [Duration]) -> f64 {
 }
 
 /// Init time, from the process's start to its first `invocation/next` through the Runtime API
-/// emulator: the account onboarder (configuration, AWS clients, and its Okta secret read from
-/// Secrets Manager) against the smallest `lambda_runtime` function, started alternately in one
-/// run so that both see the same machine. Then the onboarder's peak RSS over its init and one
-/// onboarding of a new account through the Runtime API. Figures to `target/bench/function.json`.
+/// emulator: the account onboarder (configuration, AWS and Okta clients; no network call)
+/// against the smallest `lambda_runtime` function, started alternately in one run so that both
+/// see the same machine. Then the onboarder's peak RSS over its init and one onboarding of a
+/// new account through the Runtime API, and what the Okta secret's read (made by that
+/// onboarding's first Okta request) took. Figures to `target/bench/function-<profile>.json`.
 #[tokio::test]
 async fn init_time_against_an_empty_function_and_peak_rss() {
     const ROUNDS: usize = 15;
@@ -219,6 +220,13 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
     let report = process.reports().pop().expect("the onboarding's report");
     assert_eq!(report["account_id"], json!(s.account));
     let peak_rss_kib = process.peak_rss_kib();
+    // The Okta secret, read by the first Okta request rather than at init: what it added.
+    let secret_read_ms = process
+        .log_json()
+        .into_iter()
+        .find(|l| l["message"] == "read the okta credentials")
+        .and_then(|l| l["elapsed_ms"].as_f64())
+        .expect("the first onboarding read the okta credentials");
     let (empty_api, empty_process, _) = start(&empty, &[]).await;
     assert_eq!(
         empty_api.invoke(json!({}), Duration::from_secs(10)).await,
@@ -238,8 +246,9 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
         "init_ratio": ((ours_ms / floor_ms) * 100.0).round() / 100.0,
         "account_onboarder_init_ms_median": {
             "configuration_and_clients": (median_ms(&mut clients) * 100.0).round() / 100.0,
-            "okta_secret_and_client": (median_ms(&mut okta) * 100.0).round() / 100.0,
+            "okta_client": (median_ms(&mut okta) * 100.0).round() / 100.0,
         },
+        "first_onboarding_okta_secret_read_ms": (secret_read_ms * 100.0).round() / 100.0,
         "peak_rss_kib": {
             "account_onboarder_after_onboarding": peak_rss_kib,
             "empty_function_after_one_invocation": empty_rss_kib,

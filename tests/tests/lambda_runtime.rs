@@ -111,6 +111,17 @@ async fn a_bad_configuration_stops_init_with_the_key_named() {
     );
 }
 
+/// Without the region Lambda sets, init stops naming the variable: the functions take their
+/// region and credentials from the environment only, as Lambda provides them.
+#[tokio::test]
+async fn a_missing_region_stops_init_with_the_variable_named() {
+    let message = init_error(&[("AWS_REGION", String::new())]).await;
+    assert!(
+        message.starts_with("environment variable AWS_REGION: not set"),
+        "{message}"
+    );
+}
+
 /// A certificate bundle named by `SSL_CERT_FILE` that cannot be trusted stops init the same
 /// way, naming the variable, the file and what is wrong with it.
 #[tokio::test]

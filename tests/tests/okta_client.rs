@@ -151,6 +151,70 @@ async fn the_token_comes_from_secrets_manager_as_text_or_json() {
     );
 }
 
+/// A client built from the configuration reads its token when its first request needs it, not
+/// when it is built; and reads it again, once, when Okta refuses it: a token rotated in the
+/// secret is picked up by a running instance, and a token that the secret still holds fails
+/// at once, naming what Okta said and never the token.
+#[tokio::test]
+async fn the_token_is_read_by_the_first_request_and_again_when_okta_refuses_it() {
+    autofed_tests::capture_logs("okta_client");
+    const ROTATED: &str = "00ROTATEDtokenAlsoSecret-4d5e6f";
+    const REVOKED_TOO: &str = "00THIRDtokenAlsoSecret-7a8b9c";
+    let session = autofed_tests::moto::session().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&autofed_tests::sdk_config(&session.moto.url));
+    let fake = OktaFake::start(TOKEN, 200).await;
+    fake.seed_group("aws#acme-dev#Admin#222222222222", "x");
+    let config: autofed::config::OktaConfig = serde_json::from_value(json!({
+        "org_url": fake.url,
+        "mode": "group-mapping",
+        "api_token_secret": "autofed/okta-rotating",
+    }))
+    .unwrap();
+    let okta = Client::from_config(&config, &sm, Retries::default(), &TrustRoots::mozilla())
+        .expect("built without the secret");
+
+    // No secret yet: the first request fails naming it, and nothing reached Okta.
+    let err = okta.list("/api/v1/groups").await.unwrap_err();
+    assert!(
+        err.to_string().contains("autofed/okta-rotating")
+            && err.to_string().contains("ResourceNotFoundException"),
+        "{err}"
+    );
+    assert!(!err.is_retryable(), "a missing secret waits for a person");
+    assert!(fake.exchanges().is_empty());
+
+    sm.create_secret()
+        .name("autofed/okta-rotating")
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+
+    // Rotated in Okta and in the secret: the refused request is sent again with the new token.
+    fake.rotate_token(ROTATED);
+    sm.put_secret_value()
+        .secret_id("autofed/okta-rotating")
+        .secret_string(ROTATED)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+
+    // Rotated in Okta only: one more read, then the refusal is the answer.
+    fake.rotate_token(REVOKED_TOO);
+    let err = okta.list("/api/v1/groups").await.unwrap_err();
+    assert_eq!(err.code(), Some("E0000011"));
+    let shown = format!("{err} {err:?} {okta:?}");
+    for token in [TOKEN, ROTATED, REVOKED_TOO] {
+        assert!(!shown.contains(token), "{shown}");
+    }
+
+    let statuses: Vec<u16> = fake.exchanges().iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [200, 401, 200, 200, 401, 401]);
+}
+
 /// The client's requests and the fake's responses over every operation autofed uses conform
 /// to Okta's published contract; and the check fails on a response that does not.
 #[tokio::test]
@@ -398,4 +462,58 @@ async fn an_assertion_signed_with_the_wrong_key_is_refused_clearly() {
     assert!(shown.contains("signature is invalid"), "{shown}");
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
     assert_eq!(fake.tokens_issued(), 0);
+}
+
+/// A service app configured with its key in Secrets Manager: the key is read by the first
+/// request, not when the client is built; when the key is rotated (Okta knows only the new
+/// one, the secret holds it, the old access token is revoked), the refused request reads the
+/// key again and gets a new access token with it.
+#[tokio::test]
+async fn a_service_app_key_in_secrets_manager_is_read_on_first_use_and_again_when_rotated() {
+    autofed_tests::capture_logs("okta_client");
+    let session = autofed_tests::moto::session().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&autofed_tests::sdk_config(&session.moto.url));
+    let fake = OktaFake::start(TOKEN, 200).await;
+    fake.seed_group("aws#acme-dev#Admin#222222222222", "x");
+    let (first_private, first_public) = key_pair("rotating-first");
+    fake.register_service_app("0oaServiceAppAutofed1", &first_public);
+    let config: autofed::config::OktaConfig = serde_json::from_value(json!({
+        "org_url": fake.url,
+        "mode": "group-mapping",
+        "service_app": {
+            "client_id": "0oaServiceAppAutofed1",
+            "key_id": "autofed-key-1",
+            "private_key_secret": "autofed/okta-service-app-key",
+        },
+    }))
+    .unwrap();
+    let okta = Client::from_config(&config, &sm, Retries::default(), &TrustRoots::mozilla())
+        .expect("built without the secret");
+    sm.create_secret()
+        .name("autofed/okta-service-app-key")
+        .secret_string(&first_private)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    assert_eq!(fake.tokens_issued(), 1);
+
+    let (second_private, second_public) = key_pair("rotating-second");
+    fake.register_service_app("0oaServiceAppAutofed1", &second_public);
+    fake.revoke_access_tokens();
+    sm.put_secret_value()
+        .secret_id("autofed/okta-service-app-key")
+        .secret_string(&second_private)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(okta.list("/api/v1/groups").await.unwrap().len(), 1);
+    assert_eq!(
+        fake.tokens_issued(),
+        1,
+        "one token, signed with the new key"
+    );
+    let statuses: Vec<u16> = fake.exchanges().iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [200, 401, 200]);
+    assert!(!format!("{okta:?}").contains("PRIVATE KEY"));
 }

@@ -79,7 +79,6 @@ async fn group_mapping_registers_the_account_then_a_rerun_writes_nothing() {
     let okta = bed.okta(1, OKTA_TOKEN).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
 
     let response = bed
@@ -210,7 +209,6 @@ async fn app_per_account_gives_each_account_its_app_and_names_the_manual_step() 
     let okta = bed.okta(2, OKTA_TOKEN).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "app-per-account", ""))
-        .await
         .unwrap();
 
     let first = report(&ctx, &id, Mode::Apply).await;
@@ -311,7 +309,7 @@ async fn an_accounts_app_is_found_by_its_marker_once_the_label_changes_and_a_new
         okta.fake.seed_app("amazon_aws", &format!("AWS other-{n}"));
     }
     let config = bed.okta_config(&okta, "app-per-account", "");
-    let ctx = bed.okta_context(&config).await.unwrap();
+    let ctx = bed.okta_context(&config).unwrap();
 
     report(&ctx, &id, Mode::Apply).await;
     let label = format!("AWS payments-staging ({id})");
@@ -330,7 +328,7 @@ async fn an_accounts_app_is_found_by_its_marker_once_the_label_changes_and_a_new
     // its marker, relabelled in place, not made again.
     let renamed = config.replace("label = \"AWS {name} ({id})\"", "label = \"{name} on AWS\"");
     assert_ne!(renamed, config);
-    let ctx = bed.okta_context(&renamed).await.unwrap();
+    let ctx = bed.okta_context(&renamed).unwrap();
     okta.fake.clear_exchanges();
     let again = report(&ctx, &id, Mode::Apply).await;
     let new_label = "payments-staging on AWS";
@@ -366,7 +364,6 @@ async fn a_rate_limit_is_waited_out_and_the_run_succeeds() {
     let okta = bed.okta(50, OKTA_TOKEN).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
     okta.fake.throttle(1);
     let r = report(&ctx, &id, Mode::Apply).await;
@@ -394,7 +391,6 @@ async fn a_wrong_token_is_a_clear_error_and_nothing_changes() {
     let okta = bed.okta(50, wrong).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
     bed.proxy.clear_calls();
     let response = bed
@@ -442,7 +438,6 @@ async fn an_app_autofed_did_not_create_has_its_drift_reported_and_left_alone() {
     );
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
     let r = report(&ctx, &id, Mode::Apply).await;
     let app = r
@@ -473,7 +468,6 @@ async fn drift_on_autofeds_own_app_is_put_back_with_the_rest_of_the_app_kept() {
     let okta = bed.okta(50, OKTA_TOKEN).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
     report(&ctx, &id, Mode::Apply).await;
     let app_id = id_of(&app_labelled(&okta, "AWS Account Federation"));
@@ -521,7 +515,6 @@ async fn a_same_named_group_autofed_did_not_create_is_a_conflict_left_alone() {
     let theirs = okta.fake.seed_group(&name, "made by hand");
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
     let r = report(&ctx, &id, Mode::Apply).await;
     let conflict = r
@@ -554,7 +547,6 @@ async fn a_same_named_group_autofed_did_not_create_is_a_conflict_left_alone() {
             &bed.okta_config(&okta, "group-mapping", "")
                 .replace("account_alias = ", "adopt = true\naccount_alias = "),
         )
-        .await
         .unwrap();
     report(&ctx, &id, Mode::Apply).await;
     let g = &okta.fake.groups()[&theirs];
@@ -574,7 +566,6 @@ async fn a_closed_account_loses_its_okta_groups_and_rules_only_when_enabled() {
     // Deprovisioning off (the default): planned and reported, nothing removed.
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", ""))
-        .await
         .unwrap();
     report(&ctx, &id, Mode::Apply).await;
     report(&ctx, &other, Mode::Apply).await;
@@ -587,7 +578,6 @@ async fn a_closed_account_loses_its_okta_groups_and_rules_only_when_enabled() {
     // Enabled: the closed account's groups and rules go; the other account's stay.
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "group-mapping", "deprovision = true"))
-        .await
         .unwrap();
     okta.fake.clear_exchanges();
     let response = bed
@@ -629,7 +619,6 @@ async fn a_closed_accounts_own_app_is_deactivated_and_deleted() {
     let okta = bed.okta(50, OKTA_TOKEN).await;
     let ctx = bed
         .okta_context(&bed.okta_config(&okta, "app-per-account", "deprovision = true"))
-        .await
         .unwrap();
     report(&ctx, &id, Mode::Apply).await;
     let app_id = id_of(&app_labelled(
@@ -659,7 +648,7 @@ async fn every_okta_exchange_of_every_flow_conforms_to_the_contract() {
     let dev = bed.sandbox.accounts["payments-dev"].clone();
     let okta = bed.okta(2, OKTA_TOKEN).await;
     let gm = bed.okta_config(&okta, "group-mapping", "deprovision = true");
-    let ctx = bed.okta_context(&gm).await.unwrap();
+    let ctx = bed.okta_context(&gm).unwrap();
     okta.fake.throttle(1);
     report(&ctx, &id, Mode::Apply).await;
     bed.push_okta_groups(&okta).await;
@@ -673,7 +662,7 @@ async fn every_okta_exchange_of_every_flow_conforms_to_the_contract() {
         "roles = [\"Administrator\"]",
         1,
     );
-    let ctx = bed.okta_context(&changed).await.unwrap();
+    let ctx = bed.okta_context(&changed).unwrap();
     let r = report(&ctx, &id, Mode::Apply).await;
     assert!(
         r.actions
@@ -689,19 +678,18 @@ async fn every_okta_exchange_of_every_flow_conforms_to_the_contract() {
     );
     let ctx = bed
         .okta_context(&changed.replace("account_alias = ", "adopt = true\naccount_alias = "))
-        .await
         .unwrap();
     report(&ctx, &dev, Mode::Apply).await;
     // App per account, then a group taken off the account's app.
     let apa = bed.okta_config(&okta, "app-per-account", "deprovision = true");
-    let ctx = bed.okta_context(&apa).await.unwrap();
+    let ctx = bed.okta_context(&apa).unwrap();
     let other = bed.sandbox.accounts["sandbox-alice"].clone();
     report(&ctx, &other, Mode::Apply).await;
     let fewer = apa.replace(
         &format!("[[okta.app_per_account.groups]]\ngroup = \"{OKTA_ADMINS}\""),
         &format!("[[okta.app_per_account.groups]]\ngroup = \"{OKTA_PAYMENTS}\""),
     );
-    let ctx = bed.okta_context(&fewer).await.unwrap();
+    let ctx = bed.okta_context(&fewer).unwrap();
     let r = report(&ctx, &other, Mode::Apply).await;
     assert!(
         r.actions
@@ -713,7 +701,7 @@ async fn every_okta_exchange_of_every_flow_conforms_to_the_contract() {
     // Deprovisioning in both modes.
     bed.deliver(&ctx, &event("close-account.json", &other))
         .await;
-    let ctx = bed.okta_context(&gm).await.unwrap();
+    let ctx = bed.okta_context(&gm).unwrap();
     bed.deliver(&ctx, &event("close-account.json", &id)).await;
 
     let exchanges = okta.fake.exchanges();

@@ -4,6 +4,11 @@
 //! errors retried with backoff, and Okta's `errorCode` / `errorSummary` surfaced in errors.
 //! Credentials never reach a log, a report or an error: they live in [`Secret`]s, whose
 //! `Debug` prints nothing.
+//!
+//! Credentials kept in Secrets Manager are read when the first request needs them, not when
+//! the client is built, and read again when Okta refuses them: an API token rotated in the
+//! secret is picked up by the next request of a running function instance, as AWS's Secrets
+//! Manager caching clients do (<https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieving-secrets_lambda.html>).
 
 use std::{
     sync::Arc,
@@ -14,7 +19,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::tls::TrustRoots;
 
@@ -110,6 +115,9 @@ pub enum OktaError {
         secret_id: String,
         /// What is wrong.
         problem: String,
+        /// Whether reading it again later may succeed (Secrets Manager throttled or failed,
+        /// rather than refused or found no such secret).
+        retryable: bool,
     },
 }
 
@@ -127,7 +135,8 @@ impl OktaError {
         match self {
             OktaError::Api { status, .. } => *status == 429 || *status >= 500,
             OktaError::Transport { .. } => true,
-            OktaError::Token { .. } | OktaError::Setup { .. } => false,
+            OktaError::Token { retryable, .. } => *retryable,
+            OktaError::Setup { .. } => false,
         }
     }
 }
@@ -167,11 +176,44 @@ impl Retries {
 #[derive(Debug, Clone)]
 pub struct Client {
     base: String,
-    credentials: Credentials,
+    source: Arc<Source>,
     http: reqwest::Client,
     retries: Retries,
+    /// The credentials in use, read from `source` when first needed.
+    held: Arc<Mutex<Held>>,
+}
+
+/// Where a client's credentials come from.
+#[derive(Debug)]
+enum Source {
+    /// Handed to the client as it was built.
+    Given(Arc<Credentials>),
+    /// Secrets Manager.
+    Secrets {
+        client: aws_sdk_secretsmanager::Client,
+        kind: Kept,
+    },
+}
+
+/// What the configuration keeps in Secrets Manager.
+#[derive(Debug)]
+enum Kept {
+    /// `api_token_secret`: an API token.
+    ApiToken { secret_id: String },
+    /// `service_app`: its settings, and its private key in `private_key_secret`.
+    ServiceApp(crate::config::okta::ServiceAppConfig),
+}
+
+/// What a client holds between requests.
+#[derive(Debug, Default)]
+struct Held {
+    /// The credentials, once read.
+    credentials: Option<Arc<Credentials>>,
     /// A service app's access token and when to stop using it.
-    access: Arc<Mutex<Option<(Secret, Instant)>>>,
+    access: Option<(Secret, Instant)>,
+    /// Which holding this is: bumped whenever Okta's refusal drops what is held, so that the
+    /// other requests refused with the same credentials do not drop their successors.
+    generation: u64,
 }
 
 /// A response body with the `Link` to the next page, if any.
@@ -199,33 +241,80 @@ impl Client {
         retries: Retries,
         roots: &TrustRoots,
     ) -> Result<Self, OktaError> {
+        Self::from_source(
+            org_url,
+            Source::Given(Arc::new(credentials)),
+            retries,
+            roots,
+        )
+    }
+
+    fn from_source(
+        org_url: &str,
+        source: Source,
+        retries: Retries,
+        roots: &TrustRoots,
+    ) -> Result<Self, OktaError> {
         Ok(Self {
             base: org_url.trim_end_matches('/').to_string(),
-            credentials,
+            source: Arc::new(source),
             http: http_client(org_url, &retries, roots)?,
             retries,
-            access: Arc::new(Mutex::new(None)),
+            held: Arc::default(),
         })
     }
 
-    /// The `Authorization` header value for the next request.
-    async fn authorization(&self) -> Result<String, OktaError> {
-        let app = match &self.credentials {
-            Credentials::ApiToken(token) => return Ok(format!("SSWS {}", token.expose())),
+    /// The `Authorization` header value for the next request, and the generation of the
+    /// credentials it carries. The lock is held while credentials are read or an access token
+    /// is requested, so that requests made at once read and request once.
+    async fn authorization(&self) -> Result<(String, u64), OktaError> {
+        let mut held = self.held.lock().await;
+        let credentials = match &held.credentials {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.source.read().await?;
+                held.credentials = Some(c.clone());
+                c
+            }
+        };
+        let app = match &*credentials {
+            Credentials::ApiToken(token) => {
+                return Ok((format!("SSWS {}", token.expose()), held.generation));
+            }
             Credentials::ServiceApp(app) => app,
         };
-        let mut access = self.access.lock().await;
-        if let Some((token, until)) = access.as_ref()
+        if let Some((token, until)) = &held.access
             && Instant::now() < *until
         {
-            return Ok(format!("Bearer {}", token.expose()));
+            return Ok((format!("Bearer {}", token.expose()), held.generation));
         }
         let (token, lifetime) = self.request_access_token(app).await?;
         // Renewed a minute early, so that no request goes out with a token about to lapse.
         let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(60));
         let header = format!("Bearer {}", token.expose());
-        *access = Some((token, until));
-        Ok(header)
+        held.access = Some((token, until));
+        Ok((header, held.generation))
+    }
+
+    /// Okta refused the credentials of `generation` (or, with `None`, whatever is held): drops
+    /// them, so that the next request reads the secret again and requests a new access token.
+    /// Whether anything can be had afresh: not for a token handed to the client.
+    async fn forget(&self, generation: Option<u64>) -> bool {
+        let mut held = self.held.lock().await;
+        if generation.is_some_and(|g| g != held.generation) {
+            // Another request refused with the same credentials already dropped them.
+            return true;
+        }
+        let from_secrets = matches!(*self.source, Source::Secrets { .. });
+        if !from_secrets && held.access.is_none() {
+            return false;
+        }
+        held.access = None;
+        if from_secrets {
+            held.credentials = None;
+        }
+        held.generation += 1;
+        true
     }
 
     /// Client credentials with `private_key_jwt`
@@ -287,26 +376,19 @@ impl Client {
         Ok((Secret::new(token), lifetime))
     }
 
-    /// The client the configuration describes, its credentials read from Secrets Manager.
-    pub async fn from_config(
+    /// The client the configuration describes. Its credentials are read from Secrets Manager
+    /// when the first request needs them.
+    pub fn from_config(
         config: &crate::config::OktaConfig,
         secrets: &aws_sdk_secretsmanager::Client,
         retries: Retries,
         roots: &TrustRoots,
     ) -> Result<Self, OktaError> {
-        let credentials = match (&config.api_token_secret, &config.service_app) {
-            (Some(secret), _) => {
-                Credentials::ApiToken(Self::token_from_secret(secrets, secret).await?)
-            }
-            (None, Some(app)) => Credentials::ServiceApp(ServiceApp {
-                client_id: app.client_id.clone(),
-                key_id: app.key_id.clone(),
-                private_key: secret_string(secrets, &app.private_key_secret).await?,
-                scopes: app
-                    .scopes
-                    .clone()
-                    .unwrap_or_else(|| SCOPES.iter().map(|s| s.to_string()).collect()),
-            }),
+        let kind = match (&config.api_token_secret, &config.service_app) {
+            (Some(secret_id), _) => Kept::ApiToken {
+                secret_id: secret_id.clone(),
+            },
+            (None, Some(app)) => Kept::ServiceApp(app.clone()),
             (None, None) => {
                 return Err(OktaError::Setup {
                     key: "okta.api_token_secret",
@@ -314,7 +396,11 @@ impl Client {
                 });
             }
         };
-        Self::with_credentials(&config.org_url, credentials, retries, roots)
+        let source = Source::Secrets {
+            client: secrets.clone(),
+            kind,
+        };
+        Self::from_source(&config.org_url, source, retries, roots)
     }
 
     /// Reads the API token from Secrets Manager: the secret string is the token itself, or a
@@ -326,6 +412,7 @@ impl Client {
         let fail = |problem: String| OktaError::Token {
             secret_id: secret_id.to_string(),
             problem,
+            retryable: false,
         };
         let text = secret_string(secrets, secret_id).await?.0;
         let token = match serde_json::from_str::<Value>(&text) {
@@ -423,12 +510,24 @@ impl Client {
             })?;
         let mut delay = self.retries.base_delay;
         let mut attempt = 1;
+        // Whether this request has already had its credentials read afresh after a refusal.
+        let mut renewed = false;
         loop {
+            let (authorization, generation) = match self.authorization().await {
+                Ok(a) => a,
+                // The token endpoint refused the service app's key: it may have been rotated.
+                Err(e) if refused(&e) && !renewed && self.forget(None).await => {
+                    renewed = true;
+                    warn!(method = %method, path = %path, error = %e, "okta refused the credentials; reading them again");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             crate::calls::record("okta", &format!("{method} {}", operation_path(&path)));
             let mut req = self
                 .http
                 .request(method.clone(), url)
-                .header("authorization", self.authorization().await?)
+                .header("authorization", authorization)
                 .header("accept", "application/json");
             if let Some(b) = body {
                 req = req.json(b);
@@ -470,10 +569,15 @@ impl Client {
                             text,
                         });
                     }
-                    (
-                        api_error(&method, &path, status, &text),
-                        wait_for(status, &headers),
-                    )
+                    let err = api_error(&method, &path, status, &text);
+                    // NB: a refused token is read again once: the secret may have been rotated
+                    // since it was read (Okta answers 401 `E0000011`, and nothing was done).
+                    if refused(&err) && !renewed && self.forget(Some(generation)).await {
+                        renewed = true;
+                        warn!(method = %method, path = %path, error = %err, "okta refused the credentials; reading them again");
+                        continue;
+                    }
+                    (err, wait_for(status, &headers))
                 }
                 Err((err, true)) => return Err(err),
                 Err((err, false)) => (err, None),
@@ -524,19 +628,26 @@ async fn secret_string(
     secrets: &aws_sdk_secretsmanager::Client,
     secret_id: &str,
 ) -> Result<Secret, OktaError> {
-    let fail = |problem: String| OktaError::Token {
-        secret_id: secret_id.to_string(),
-        problem,
-    };
     let out = secrets
         .get_secret_value()
         .secret_id(secret_id)
         .send()
         .await
-        .map_err(|e| fail(crate::Error::aws("secretsmanager", "GetSecretValue", e).to_string()))?;
+        .map_err(|e| {
+            let e = crate::Error::aws("secretsmanager", "GetSecretValue", e);
+            OktaError::Token {
+                secret_id: secret_id.to_string(),
+                problem: e.to_string(),
+                retryable: e.is_retryable(),
+            }
+        })?;
     out.secret_string
         .map(Secret::new)
-        .ok_or_else(|| fail("the secret has no string value".into()))
+        .ok_or_else(|| OktaError::Token {
+            secret_id: secret_id.to_string(),
+            problem: "the secret has no string value".into(),
+            retryable: false,
+        })
 }
 
 /// The signed JWT a service app authenticates with: issuer and subject its client id, audience
@@ -562,6 +673,47 @@ fn client_assertion(app: &ServiceApp, token_url: &str) -> Result<Secret, String>
     jsonwebtoken::encode(&header, &claims, &key)
         .map(Secret::new)
         .map_err(|_| "could not sign the client assertion".to_string())
+}
+
+impl Source {
+    /// The credentials: as given, or read from Secrets Manager now.
+    async fn read(&self) -> Result<Arc<Credentials>, OktaError> {
+        let (client, kind) = match self {
+            Source::Given(credentials) => return Ok(credentials.clone()),
+            Source::Secrets { client, kind } => (client, kind),
+        };
+        let started = Instant::now();
+        let credentials = match kind {
+            Kept::ApiToken { secret_id } => {
+                Credentials::ApiToken(Client::token_from_secret(client, secret_id).await?)
+            }
+            Kept::ServiceApp(app) => Credentials::ServiceApp(ServiceApp {
+                client_id: app.client_id.clone(),
+                key_id: app.key_id.clone(),
+                private_key: secret_string(client, &app.private_key_secret).await?,
+                scopes: app
+                    .scopes
+                    .clone()
+                    .unwrap_or_else(|| SCOPES.iter().map(|s| s.to_string()).collect()),
+            }),
+        };
+        let secret_id = match kind {
+            Kept::ApiToken { secret_id } => secret_id,
+            Kept::ServiceApp(app) => &app.private_key_secret,
+        };
+        info!(
+            secret_id = %secret_id,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "read the okta credentials"
+        );
+        Ok(Arc::new(credentials))
+    }
+}
+
+/// Whether Okta refused the credentials themselves (`401`): a token revoked or rotated, an
+/// access token that lapsed, a service app's key no longer registered.
+fn refused(err: &OktaError) -> bool {
+    matches!(err, OktaError::Api { status: 401, .. })
 }
 
 /// A path with its ids replaced by `{id}`, so that call counts group by operation.
