@@ -68,6 +68,13 @@ impl Outbox {
 /// read from a member account or sent.
 #[instrument(skip_all, fields(mode = ?request.mode))]
 pub async fn run(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Value> {
+    // Boxed, as `onboard` boxes its run: the SDK's futures nest deeply (the Okta client's
+    // requests hold the secret's read), and unboxed this one outgrows the compiler's layout
+    // depth in the backfill binary.
+    Box::pin(backfill(ctx, outbox, request)).await
+}
+
+async fn backfill(ctx: &Context, outbox: &Outbox, request: &Request) -> Result<Value> {
     let (accounts, mut skipped) = select(ctx, &request.accounts).await?;
     let (clusters, failed_listings) = if request.clusters {
         list_clusters(ctx, &accounts, &request.regions).await
