@@ -100,7 +100,7 @@ impl World {
             // The first account's delivery creates the app and assigns the shared groups;
             // once Okta has pushed them, later accounts need one delivery.
             let first = world.subject().await;
-            let ctx = world.context().await;
+            let ctx = world.context();
             world.deliver(&ctx, &first, 1).await;
             let okta = world.okta.as_ref().unwrap();
             world.bed.push_okta_groups(okta).await;
@@ -121,15 +121,13 @@ impl World {
     }
 
     /// A context built as the function builds it at init.
-    pub async fn context(&self) -> Context {
-        self.try_context().await.expect("the function's init")
-    }
-
-    /// The function's init, which may fail (reading the Okta secret).
-    pub async fn try_context(&self) -> autofed::Result<Context> {
+    pub fn context(&self) -> Context {
         match self.flow {
-            Flow::Account => self.bed.okta_context(&self.config),
-            _ => Ok(self.bed.context(&self.config)),
+            Flow::Account => self
+                .bed
+                .okta_context(&self.config)
+                .expect("the function's init"),
+            _ => self.bed.context(&self.config),
         }
     }
 

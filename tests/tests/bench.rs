@@ -28,7 +28,7 @@ use std::{
 
 /// The changes a plan of `s` shows (manual steps are not changes), on a context of its own.
 async fn changes(world: &World, s: &Subject) -> usize {
-    let ctx = world.context().await;
+    let ctx = world.context();
     let account = AccountId::parse(&s.account).unwrap();
     let outcome = match world.flow {
         Flow::Account => autofed::onboard::onboard(&ctx, &account, Mode::Plan).await,
@@ -104,7 +104,7 @@ async fn writes_per_change_reads_per_write_and_rerun_writes() {
         let mut world = World::new(flow).await;
         let s = world.subject().await;
         let changes = changes(&world, &s).await;
-        let ctx = world.context().await;
+        let ctx = world.context();
         let cold = measure(&world, &ctx, &s, changes).await;
         let s = world.subject().await;
         let warm = measure(&world, &ctx, &s, changes).await;
@@ -327,7 +327,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
     bed.proxy.faults.clear_seen();
 
     let started = Instant::now();
-    let ctx = world.context().await;
+    let ctx = world.context();
     let outbox = autofed::backfill::Outbox {
         forwarding: None,
         accounts_url: bed.work.url.clone(),
@@ -345,7 +345,7 @@ async fn backfill_under_identity_center_and_okta_limits() {
     let expected = enqueued["accounts"].as_array().unwrap().len();
     let worker = || async {
         // One function instance: its context is built once, as at init.
-        let ctx = world.context().await;
+        let ctx = world.context();
         while !drained.load(std::sync::atomic::Ordering::SeqCst) {
             let records = std::sync::atomic::AtomicUsize::new(0);
             let delivered = world

@@ -15,7 +15,7 @@ async fn every_crash_point_converges(flow: Flow) {
     let faults = world.bed.proxy.faults.clone();
 
     let clean = world.subject().await;
-    let ctx = world.context().await;
+    let ctx = world.context();
     faults.clear_seen();
     let response = world.deliver(&ctx, &clean, 1).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
@@ -26,7 +26,7 @@ async fn every_crash_point_converges(flow: Flow) {
     let mut lines = Vec::new();
     for k in 1..=writes.len() {
         let s = world.subject().await;
-        let ctx = world.context().await;
+        let ctx = world.context();
         faults.crash_after_writes(k);
         let crashed = tokio::select! {
             _ = world.deliver(&ctx, &s, 1) => false,
@@ -37,7 +37,7 @@ async fn every_crash_point_converges(flow: Flow) {
         drop(ctx);
 
         // Redelivered to a new instance.
-        let ctx = world.context().await;
+        let ctx = world.context();
         faults.clear_seen();
         let again = world.deliver(&ctx, &s, 2).await;
         assert!(

@@ -32,7 +32,7 @@ async fn every_call_site_survives_its_faults(flow: Flow) {
 
     let clean = world.subject().await;
     faults.clear_seen();
-    let ctx = world.context().await;
+    let ctx = world.context();
     let init_sites = faults.sites();
     faults.clear_seen();
     let response = world.deliver(&ctx, &clean, 1).await;
@@ -57,7 +57,7 @@ async fn every_call_site_survives_its_faults(flow: Flow) {
             let s = world.subject().await;
             // A context per case, as a fresh function instance: the SDK's retry quota is
             // per client.
-            let ctx = world.context().await;
+            let ctx = world.context();
             faults.inject(site, kind, 2);
             let first = world.deliver(&ctx, &s, 1).await;
             faults.clear();
@@ -88,7 +88,7 @@ async fn every_call_site_survives_its_faults(flow: Flow) {
 
         // Past the budget: handed back, then converged.
         let s = world.subject().await;
-        let ctx = world.context().await;
+        let ctx = world.context();
         faults.inject(site, Kind::ServerError, usize::MAX);
         let first = world.deliver(&ctx, &s, 1).await;
         faults.clear();

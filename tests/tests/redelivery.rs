@@ -43,7 +43,7 @@ async fn every_sample_is_idempotent_under_redelivery(flow: Flow, files: &[&str])
         // Three in a row.
         let mut s = world.subject().await;
         s.body = sample(file, &s, cluster);
-        let ctx = world.context().await;
+        let ctx = world.context();
         faults.clear_seen();
         let first = world.deliver(&ctx, &s, 1).await;
         assert!(first.batch_item_failures.is_empty(), "{file}: {first:?}");
@@ -68,7 +68,7 @@ async fn every_sample_is_idempotent_under_redelivery(flow: Flow, files: &[&str])
         // Twice at once, to two instances.
         let mut s = world.subject().await;
         s.body = sample(file, &s, cluster);
-        let (one, two) = (world.context().await, world.context().await);
+        let (one, two) = (world.context(), world.context());
         faults.clear_seen();
         let (a, b) = tokio::join!(world.deliver(&one, &s, 1), world.deliver(&two, &s, 1));
         let handed_back = a.batch_item_failures.len() + b.batch_item_failures.len();
@@ -108,7 +108,7 @@ async fn every_sample_is_idempotent_under_redelivery(flow: Flow, files: &[&str])
 async fn two_deliveries_at_once_see_every_assignment_creation_through() {
     let mut world = World::new(Flow::Account).await;
     let s = world.subject().await;
-    let ctx = world.context().await;
+    let ctx = world.context();
     let first = world.deliver(&ctx, &s, 1).await;
     assert!(first.batch_item_failures.is_empty(), "{first:?}");
     let want = world.state(&s).await;
@@ -119,7 +119,7 @@ async fn two_deliveries_at_once_see_every_assignment_creation_through() {
             std::time::Duration::from_millis(500),
         )));
     let s = world.subject().await;
-    let (one, two) = (world.context().await, world.context().await);
+    let (one, two) = (world.context(), world.context());
     let (a, b) = tokio::join!(world.deliver(&one, &s, 1), world.deliver(&two, &s, 1));
     // Creations Identity Center admitted: an attempt refused with a throttle (the two
     // instances borrow each other's rate, and a throttle is how they learn of it) is retried

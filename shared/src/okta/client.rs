@@ -683,23 +683,23 @@ impl Source {
             Source::Secrets { client, kind } => (client, kind),
         };
         let started = Instant::now();
-        let credentials = match kind {
-            Kept::ApiToken { secret_id } => {
-                Credentials::ApiToken(Client::token_from_secret(client, secret_id).await?)
-            }
-            Kept::ServiceApp(app) => Credentials::ServiceApp(ServiceApp {
-                client_id: app.client_id.clone(),
-                key_id: app.key_id.clone(),
-                private_key: secret_string(client, &app.private_key_secret).await?,
-                scopes: app
-                    .scopes
-                    .clone()
-                    .unwrap_or_else(|| SCOPES.iter().map(|s| s.to_string()).collect()),
-            }),
-        };
-        let secret_id = match kind {
-            Kept::ApiToken { secret_id } => secret_id,
-            Kept::ServiceApp(app) => &app.private_key_secret,
+        let (credentials, secret_id) = match kind {
+            Kept::ApiToken { secret_id } => (
+                Credentials::ApiToken(Client::token_from_secret(client, secret_id).await?),
+                secret_id,
+            ),
+            Kept::ServiceApp(app) => (
+                Credentials::ServiceApp(ServiceApp {
+                    client_id: app.client_id.clone(),
+                    key_id: app.key_id.clone(),
+                    private_key: secret_string(client, &app.private_key_secret).await?,
+                    scopes: app
+                        .scopes
+                        .clone()
+                        .unwrap_or_else(|| SCOPES.iter().map(|s| s.to_string()).collect()),
+                }),
+                &app.private_key_secret,
+            ),
         };
         info!(
             secret_id = %secret_id,
