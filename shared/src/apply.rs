@@ -41,12 +41,21 @@ pub struct Clients<'a> {
 
 /// Applies `actions` and returns a status for each. Conflicts and manual steps are skipped;
 /// after a failure, the remaining actions on the same resource are skipped.
-#[tracing::instrument(skip(clients, actions), fields(actions = actions.len()))]
 pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) -> Vec<Status> {
+    apply_keeping(clients, account_id, actions, &Created::default()).await
+}
+
+/// [`apply`], keeping in `created` what the Okta writes created (the app, groups).
+#[tracing::instrument(skip(clients, actions, created), fields(actions = actions.len()))]
+pub async fn apply_keeping(
+    clients: &Clients<'_>,
+    account_id: &str,
+    actions: &[Action],
+    created: &Created,
+) -> Vec<Status> {
     let mut statuses: Vec<Option<Status>> = vec![None; actions.len()];
     let mut failed: BTreeSet<&str> = BTreeSet::new();
     let mut assignments = Vec::new();
-    let created = Created::default();
     for (i, action) in actions.iter().enumerate() {
         let status = match &action.op {
             None => left_for_a_person(action),
@@ -67,7 +76,7 @@ pub async fn apply(clients: &Clients<'_>, account_id: &str, actions: &[Action]) 
             }
             Some(Op::Okta(op)) => {
                 let res = match clients.okta {
-                    Some(client) => okta::apply::apply(client, op, &created).await,
+                    Some(client) => okta::apply::apply(client, op, created).await,
                     None => unreachable!("Okta operations are planned only with an Okta client"),
                 };
                 match res {

@@ -6,7 +6,6 @@ use aws_config::{
     BehaviorVersion, Region, SdkConfig,
     environment::credentials::EnvironmentVariableCredentialsProvider,
 };
-use tokio::sync::OnceCell;
 use tracing::info;
 
 use crate::{
@@ -73,8 +72,6 @@ pub struct Context {
     /// it works on at once: `identity_center.max_in_flight`, borrowing up to twice it (at most
     /// Identity Center's [`sso::MAX_IN_FLIGHT`]) while none is refused.
     pub assignment_slots: Slots,
-    /// The function's own account (the management account), learned on first use.
-    own_account: OnceCell<String>,
 }
 
 impl Context {
@@ -189,16 +186,7 @@ impl Context {
             metadata,
             discovery: sso::Discovery::default(),
             ou_parents: OuParents::default(),
-            own_account: OnceCell::new(),
         })
-    }
-
-    /// The management account: the one the function's own credentials belong to.
-    pub async fn own_account(&self) -> Result<&str> {
-        self.own_account
-            .get_or_try_init(|| crate::aws::sts::own_account(&self.sts))
-            .await
-            .map(String::as_str)
     }
 
     /// The execution roles to try in member accounts, in order.

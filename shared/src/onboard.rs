@@ -14,7 +14,7 @@ use crate::{
     error::{Error, Result},
     ids::AccountId,
     observe::{self, Observed},
-    okta::{self, observe::OktaObserved},
+    okta::{self, apply::Created, observe::OktaObserved},
     plan::{self, Action, Op},
     report::{Mode, Report, Status},
     stack,
@@ -61,18 +61,19 @@ pub async fn onboard(ctx: &Context, account_id: &AccountId, mode: Mode) -> Resul
 }
 
 async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcome> {
-    if account_id.as_str() == ctx.own_account().await? {
+    let described = org::describe_account(&ctx.organizations, account_id).await?;
+    if described.is_management() {
         info!(account_id = %account_id, "the management account is not onboarded; skipped");
         return Ok(Outcome::ManagementAccount);
     }
-    let account = org::describe_account(&ctx.organizations, &ctx.ou_parents, account_id).await?;
-    if !account.is_active() {
-        warn!(account_id = %account_id, status = %account.status, "account not active; skipped");
+    if !described.is_active() {
+        warn!(account_id = %account_id, status = %described.status, "account not active; skipped");
         return Ok(Outcome::Inactive {
             account_id: account_id.clone(),
-            status: account.status,
+            status: described.status,
         });
     }
+    let account = org::locate(&ctx.organizations, &ctx.ou_parents, described).await?;
     let session = sts::assume(
         &ctx.sts,
         &ctx.aws,
@@ -95,20 +96,22 @@ async fn run(ctx: &Context, account_id: &AccountId, mode: Mode) -> Result<Outcom
     let mut statuses = Vec::new();
     if mode == Mode::Apply && plan.iter().any(creates_app) {
         // The account's SAML provider takes the Okta app's metadata, which exists only once
-        // the app does: the app is created first, then Okta is read again and all is planned
-        // again. Nothing in AWS was written, so its reads stand.
+        // the app does: the app is created first, then its metadata read and all planned
+        // again. Nothing else was written, so the other reads stand.
         let (first, _): (Vec<Action>, Vec<Action>) = plan.into_iter().partition(creates_app);
-        let done = apply::apply(
+        let created = Created::default();
+        let done = apply::apply_keeping(
             &clients(ctx, Some(&iam), cfn.as_ref()),
             account_id.as_str(),
             &first,
+            &created,
         )
         .await;
         let ok = done.iter().all(|s| *s == Status::Applied);
         actions.extend(first);
         statuses.extend(done);
         plan = if ok {
-            observed.okta = read_okta(ctx, &mut desired, observed.provider.is_some()).await?;
+            app_created(ctx, &mut desired, &mut observed, created.app().as_ref()).await?;
             plan::plan(&desired, &observed, ctx.config.adopt)
         } else {
             Vec::new()
@@ -214,6 +217,24 @@ async fn read_okta(
         desired.provider.metadata = Arc::from(doc);
     }
     Ok(okta)
+}
+
+/// Brings the observed Okta app up to date after this run created it (see
+/// [`okta::observe::app_created`]); the provider's desired metadata becomes the new app's.
+async fn app_created(
+    ctx: &Context,
+    desired: &mut Desired,
+    observed: &mut Observed,
+    created: Option<&serde_json::Value>,
+) -> Result<()> {
+    if let (Some(client), Some(d), Some(okta)) = (&ctx.okta, &desired.okta, &mut observed.okta) {
+        let federated = observed.provider.is_some();
+        okta::observe::app_created(client, d, federated, created, okta).await?;
+        if let Some(doc) = okta.metadata.as_deref() {
+            desired.provider.metadata = Arc::from(doc);
+        }
+    }
+    Ok(())
 }
 
 fn clients<'a>(

@@ -16,6 +16,7 @@ pub mod ic_limits;
 pub mod kubernetes;
 pub mod moto;
 pub mod okta;
+pub mod okta_filter;
 pub mod proxy;
 pub mod routing;
 pub mod runtime_api;

@@ -22,7 +22,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use crate::faults::{self, Faults, Kind, Service, Site};
+use crate::{
+    faults::{self, Faults, Kind, Service, Site},
+    okta_filter::Filter,
+};
 
 /// One request and its answer, as the contract test reads them.
 #[derive(Debug, Clone, Serialize)]
@@ -398,26 +401,25 @@ fn not_found(what: &str, id: &str) -> (StatusCode, Value) {
     )
 }
 
-/// Okta's `search` expressions for the attributes autofed filters on: `profile.name eq "x"`,
-/// `profile.name sw "x"`, `type eq "OKTA_GROUP"`, joined with `and`.
-fn search_matches(expr: &str, item: &Value) -> bool {
-    expr.split(" and ").all(|clause| {
-        let mut parts = clause.trim().splitn(3, ' ');
-        let (Some(attr), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
-            return false;
-        };
-        let value = value.trim_matches('"');
-        let have = attr
-            .split('.')
-            .fold(item, |v, k| &v[k])
-            .as_str()
-            .unwrap_or_default();
-        match op {
-            "eq" => have == value,
-            "sw" => have.starts_with(value),
-            _ => false,
-        }
-    })
+/// `400 E0000031`: a `search` or `filter` Okta cannot parse.
+fn bad_filter(problem: &str) -> (StatusCode, Value) {
+    error(
+        StatusCode::BAD_REQUEST,
+        "E0000031",
+        "Invalid search criteria.",
+        vec![problem.to_string()],
+    )
+}
+
+/// The parsed `key` parameter of `query`, `Ok(None)` when absent.
+fn filter_of(
+    query: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<Option<Filter>, (StatusCode, Value)> {
+    query
+        .get(key)
+        .map(|expr| Filter::parse(expr).map_err(|e| bad_filter(&format!("{key}: {e}"))))
+        .transpose()
 }
 
 struct Page {
@@ -653,10 +655,14 @@ fn answer(
     let body = body.cloned().unwrap_or(Value::Null);
     match (method.as_str(), segments.as_slice()) {
         ("GET", ["groups"]) => {
+            let search = match filter_of(query, "search") {
+                Ok(f) => f,
+                Err(answer) => return json_answer(answer),
+            };
             let items: Vec<(String, Value)> = data
                 .groups
                 .iter()
-                .filter(|(_, g)| query.get("search").is_none_or(|s| search_matches(s, g)))
+                .filter(|(_, g)| search.as_ref().is_none_or(|f| f.matches(g)))
                 .filter(|(_, g)| {
                     query.get("q").is_none_or(|q| {
                         g["profile"]["name"]
@@ -919,6 +925,10 @@ fn answer(
             json_answer((StatusCode::OK, updated))
         }
         ("GET", ["apps"]) => {
+            let filter = match filter_of(query, "filter") {
+                Ok(f) => f,
+                Err(answer) => return json_answer(answer),
+            };
             let items: Vec<(String, Value)> = data
                 .apps
                 .iter()
@@ -934,7 +944,7 @@ fn answer(
                         })
                     })
                 })
-                .filter(|(_, a)| query.get("filter").is_none_or(|f| search_matches(f, a)))
+                .filter(|(_, a)| filter.as_ref().is_none_or(|f| f.matches(a)))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             list_answer(page(items, query, state.page_size), base, path, query)

@@ -1283,7 +1283,7 @@ async fn an_event_for_the_management_account_is_skipped() {
     );
     let response = bed.deliver(&ctx, &body).await;
     assert!(response.batch_item_failures.is_empty());
-    assert_eq!(bed.proxy.calls(), ["GetCallerIdentity"]);
+    assert_eq!(bed.proxy.calls(), ["DescribeAccount"]);
     assert_eq!(bed.dlq.depth().await, 0);
 }
 

@@ -81,6 +81,10 @@ async fn measure(world: &World, ctx: &autofed::Context, s: &Subject, changes: us
         per_change <= 1.0,
         "{flow:?}: {writes} writes for {changes} changes"
     );
+    assert!(
+        reads <= 2 * writes,
+        "{flow:?}: {reads} reads for {writes} writes: {by_call:#?}"
+    );
     assert_eq!(rerun_writes, 0, "{flow:?}: a rerun wrote");
     json!({
         "changes_planned": changes,
@@ -96,7 +100,8 @@ async fn measure(world: &World, ctx: &autofed::Context, s: &Subject, changes: us
 
 /// Each flow twice: on a new function instance (its first invocation discovers Identity
 /// Center), and on the same instance for a second subject, as a warm Lambda instance works
-/// through a queue.
+/// through a queue. Both are held to at most one write per change, at most two reads per
+/// write, and no write on a rerun.
 #[tokio::test]
 async fn writes_per_change_reads_per_write_and_rerun_writes() {
     let mut rows = Vec::new();
@@ -108,10 +113,6 @@ async fn writes_per_change_reads_per_write_and_rerun_writes() {
         let cold = measure(&world, &ctx, &s, changes).await;
         let s = world.subject().await;
         let warm = measure(&world, &ctx, &s, changes).await;
-        assert!(
-            warm["reads_per_write"].as_f64().unwrap() <= 2.0,
-            "{flow:?}: {warm}"
-        );
         rows.push(
             json!({ "flow": format!("{flow:?}"), "new_instance": cold, "warm_instance": warm }),
         );

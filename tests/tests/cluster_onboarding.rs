@@ -784,3 +784,26 @@ async fn deleted_clusters_are_reported_and_bad_events_dead_lettered() {
     assert!(eks.operations().is_empty());
     assert_eq!(aws_writes(&bed), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_cluster_in_the_management_account_is_skipped_after_one_read() {
+    let bed = Bed::new().await;
+    let ctx = bed.context(&bed.config_text(|c| c));
+    bed.proxy.clear_calls();
+    let cluster = ClusterRef {
+        account_id: AccountId::parse(autofed_tests::MANAGEMENT_ACCOUNT).unwrap(),
+        region: REGION.into(),
+        name: "platform".into(),
+    };
+    let outcome = autofed::cluster::onboard::onboard(&ctx, &cluster, Mode::Apply)
+        .await
+        .unwrap();
+    match outcome {
+        Outcome::Skipped { reason, .. } => {
+            assert!(reason.contains("management account"), "{reason}")
+        }
+        other => panic!("not skipped: {other:?}"),
+    }
+    // The account's ARN names the management account: nothing else is read or assumed.
+    assert_eq!(bed.proxy.calls(), ["DescribeAccount"]);
+}

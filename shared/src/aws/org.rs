@@ -39,10 +39,57 @@ impl OuParents {
     }
 }
 
-/// Describes a member account: name, status, its OU ancestry up to the root, and its tags.
-/// An account that is not in the organization is [`Error::UnknownAccount`]. The parents of
-/// OUs come from `ous` once known.
-pub async fn describe_account(org: &Client, ous: &OuParents, id: &AccountId) -> Result<Account> {
+/// An account as `DescribeAccount` gives it, before its place and tags are read.
+#[derive(Debug, Clone)]
+pub struct Described {
+    /// The account id.
+    pub id: AccountId,
+    /// The account name.
+    pub name: String,
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    pub status: String,
+    /// The organization's management account, from the account's ARN.
+    pub management_account: String,
+}
+
+impl Described {
+    /// Whether this is the organization's management account, where autofed runs: it has no
+    /// execution role to assume and is not onboarded.
+    pub fn is_management(&self) -> bool {
+        self.id.as_str() == self.management_account
+    }
+
+    /// Whether autofed may work on the account (suspended and closing accounts are left alone).
+    pub fn is_active(&self) -> bool {
+        self.status == "ACTIVE"
+    }
+}
+
+/// The management account named by a member account's ARN,
+/// `arn:<partition>:organizations::<management account>:account/<org id>/<account id>`: every
+/// account's ARN is in the management account's namespace, so `DescribeAccount` and
+/// `ListAccounts` name it without a `GetCallerIdentity` or a `DescribeOrganization`.
+pub fn management_account(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    match (
+        parts.next(),
+        parts.nth(1),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) {
+        (Some("arn"), Some("organizations"), Some(""), Some(owner), Some(rest))
+            if rest.starts_with("account/") && AccountId::parse(owner).is_ok() =>
+        {
+            Some(owner)
+        }
+        _ => None,
+    }
+}
+
+/// Describes an account of the organization. One that is not in the organization is
+/// [`Error::UnknownAccount`].
+pub async fn describe_account(org: &Client, id: &AccountId) -> Result<Described> {
     let described = match org.describe_account().account_id(id.as_str()).send().await {
         Ok(out) => out.account,
         Err(e) if e.as_service_error().is_some_and(not_found) => {
@@ -52,6 +99,37 @@ pub async fn describe_account(org: &Client, ous: &OuParents, id: &AccountId) -> 
         }
         Err(e) => return Err(Error::aws("organizations", "DescribeAccount", e)),
     };
+    let arn = described
+        .as_ref()
+        .and_then(|a| a.arn.clone())
+        .unwrap_or_default();
+    let Some(management) = management_account(&arn) else {
+        return Err(Error::Aws {
+            service: "organizations",
+            operation: "DescribeAccount",
+            code: "UnexpectedArn".into(),
+            message: format!("account {id} has an ARN that names no management account: {arn:?}"),
+            retryable: false,
+        });
+    };
+    Ok(Described {
+        id: id.clone(),
+        name: described
+            .as_ref()
+            .and_then(|a| a.name.clone())
+            .unwrap_or_default(),
+        status: described
+            .and_then(|a| a.status)
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "ACTIVE".into()),
+        management_account: management.to_string(),
+    })
+}
+
+/// Where a described account sits, its OU ancestry up to the root, and its tags. The parents
+/// of OUs come from `ous` once known.
+pub async fn locate(org: &Client, ous: &OuParents, described: Described) -> Result<Account> {
+    let id = &described.id;
     let mut ancestors = Vec::new();
     let mut child = id.to_string();
     // NB: ListParents returns exactly one parent for an account or OU
@@ -101,16 +179,32 @@ pub async fn describe_account(org: &Client, ous: &OuParents, id: &AccountId) -> 
         .map(|t| (t.key, t.value))
         .collect();
     Ok(Account {
-        id: id.clone(),
-        name: described
-            .as_ref()
-            .and_then(|a| a.name.clone())
-            .unwrap_or_default(),
-        status: described
-            .and_then(|a| a.status)
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "ACTIVE".into()),
+        name: described.name,
+        status: described.status,
+        id: described.id,
         ancestors,
         tags,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::management_account;
+
+    #[test]
+    fn the_management_account_is_read_from_a_member_accounts_arn() {
+        let arn = "arn:aws:organizations::111111111111:account/o-exampleorgid/222222222222";
+        assert_eq!(management_account(arn), Some("111111111111"));
+        let gov = "arn:aws-us-gov:organizations::111111111111:account/o-x/111111111111";
+        assert_eq!(management_account(gov), Some("111111111111"));
+        for bad in [
+            "",
+            "arn:aws:organizations::111111111111:ou/o-x/ou-ab12-cdef3456",
+            "arn:aws:iam::111111111111:account/o-x/222222222222",
+            "arn:aws:organizations::11111111111:account/o-x/222222222222",
+            "arn:aws:organizations:us-east-1:111111111111:account/o-x/222222222222",
+        ] {
+            assert_eq!(management_account(bad), None, "{bad}");
+        }
+    }
 }

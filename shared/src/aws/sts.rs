@@ -197,16 +197,6 @@ pub async fn assume(
     }
 }
 
-/// The account the function's own credentials belong to: the management account.
-pub async fn own_account(sts: &Client) -> Result<String> {
-    let out = sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| Error::aws("sts", "GetCallerIdentity", e))?;
-    Ok(out.account.unwrap_or_default())
-}
-
 // NB: the code is not modelled by STS's AssumeRole errors, so it is matched here by name.
 fn is_not_assumable(code: Option<&str>) -> bool {
     matches!(code, Some("AccessDenied"))

@@ -16,7 +16,7 @@ use tracing::{info, instrument};
 
 use crate::{
     Context,
-    aws::{clients, eks, sts},
+    aws::{clients, eks, org, sts},
     config::ConfigError,
     context::queue_url,
     error::{Error, Result},
@@ -189,7 +189,6 @@ fn classify(
 /// The accounts to cover: active members, the management account left out (skipped). A named
 /// account that is not a member fails the whole request before anything else is read.
 async fn select(ctx: &Context, wanted: &Accounts) -> Result<(Vec<AccountId>, Vec<Skip>)> {
-    let own = ctx.own_account().await?.to_string();
     let pages: Vec<_> = ctx
         .organizations
         .list_accounts()
@@ -198,7 +197,8 @@ async fn select(ctx: &Context, wanted: &Accounts) -> Result<(Vec<AccountId>, Vec
         .try_collect()
         .await
         .map_err(|e| Error::aws("organizations", "ListAccounts", e))?;
-    let members: Vec<(AccountId, String)> = pages
+    // (id, state, whether it is the management account, which every account's ARN names)
+    let members: Vec<(AccountId, String, bool)> = pages
         .into_iter()
         .flat_map(|p| p.accounts.unwrap_or_default())
         .filter_map(|a| {
@@ -208,11 +208,15 @@ async fn select(ctx: &Context, wanted: &Accounts) -> Result<(Vec<AccountId>, Vec
                 .map(|s| s.as_str().to_string())
                 .or_else(|| a.status.map(|s| s.as_str().to_string()))
                 .unwrap_or_else(|| "ACTIVE".into());
-            Some((id, state))
+            let management =
+                a.arn.as_deref().and_then(org::management_account) == Some(id.as_str());
+            Some((id, state, management))
         })
         .collect();
     if let Accounts::Only(ids) = wanted
-        && let Some(unknown) = ids.iter().find(|id| !members.iter().any(|(m, _)| m == *id))
+        && let Some(unknown) = ids
+            .iter()
+            .find(|id| !members.iter().any(|(m, ..)| m == *id))
     {
         return Err(Error::UnknownAccount {
             account_id: unknown.to_string(),
@@ -220,14 +224,14 @@ async fn select(ctx: &Context, wanted: &Accounts) -> Result<(Vec<AccountId>, Vec
     }
     let mut accounts = Vec::new();
     let mut skipped = Vec::new();
-    for (id, state) in members {
+    for (id, state, management) in members {
         if let Accounts::Only(ids) = wanted
             && !ids.contains(&id)
         {
             continue;
         }
         let subject = format!("account {id}");
-        if id.as_str() == own {
+        if management {
             skipped.push(Skip {
                 subject,
                 reason: "the management account is not onboarded".into(),

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 
 use super::{
     aws_auth::{self, MapRoles},
-    desired::{DesiredCluster, Grant, PrincipalRef},
+    desired::{DesiredCluster, Grant, Kind, KubeObject, PrincipalRef},
     plan::{ObservedAwsAuth, ObservedCluster},
 };
 use crate::{
@@ -107,8 +107,22 @@ pub async fn observe(
     if aws_auth {
         observed.aws_auth = Some(read_aws_auth(kube).await?);
     }
-    for object in &desired.objects {
-        let live = kube.get(&object.path()).await?;
+    // A namespace that does not exist holds nothing (Kubernetes deletes a namespace's objects
+    // before the namespace itself), so what autofed wants in a namespace it has yet to create
+    // is not read: a new cluster's Role and bindings.
+    let (namespaces, namespaced): (Vec<&KubeObject>, Vec<&KubeObject>) = desired
+        .objects
+        .iter()
+        .partition(|o| o.kind == Kind::Namespace);
+    let mut absent: BTreeSet<&str> = BTreeSet::new();
+    for object in namespaces.into_iter().chain(namespaced) {
+        let live = match object.namespace.as_deref() {
+            Some(ns) if absent.contains(ns) => None,
+            _ => kube.get(&object.path()).await?,
+        };
+        if object.kind == Kind::Namespace && live.is_none() {
+            absent.insert(&object.name);
+        }
         observed.objects.insert(object.path(), live);
     }
     Ok(observed)

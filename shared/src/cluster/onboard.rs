@@ -49,19 +49,20 @@ fn skipped(cluster: &ClusterRef, reason: impl Into<String>) -> Outcome {
 
 async fn run(ctx: &Context, cluster: &ClusterRef, mode: Mode) -> Result<Outcome> {
     let account_id = &cluster.account_id;
-    if account_id.as_str() == ctx.own_account().await? {
+    let account = org::describe_account(&ctx.organizations, account_id).await?;
+    if account.is_management() {
         return Ok(skipped(
             cluster,
             "clusters in the management account are not onboarded (no execution role there)",
         ));
     }
-    let account = org::describe_account(&ctx.organizations, &ctx.ou_parents, account_id).await?;
     if !account.is_active() {
         return Ok(skipped(
             cluster,
             format!("account {account_id} is {}", account.status),
         ));
     }
+    let account = org::locate(&ctx.organizations, &ctx.ou_parents, account).await?;
     let session = sts::assume(
         &ctx.sts,
         &ctx.aws,

@@ -15,25 +15,34 @@ use super::{
     plan::{GroupRef, OktaOp, rule_expression},
 };
 
-/// Group ids learnt during one apply, by name: a rule or assignment planned against a group
-/// the same apply creates finds it here.
+/// What one apply learnt by creating: group ids by name (a rule or assignment planned against
+/// a group the same apply creates finds it here), and the app it created and kept.
 #[derive(Debug, Default)]
-pub struct Created(Mutex<BTreeMap<String, String>>);
+pub struct Created {
+    groups: Mutex<BTreeMap<String, String>>,
+    app: Mutex<Option<Value>>,
+}
 
 impl Created {
     fn insert(&self, name: &str, id: &str) {
-        self.0
+        self.groups
             .lock()
             .expect("created groups poisoned")
             .insert(name.to_string(), id.to_string());
     }
 
     fn get(&self, name: &str) -> Option<String> {
-        self.0
+        self.groups
             .lock()
             .expect("created groups poisoned")
             .get(name)
             .cloned()
+    }
+
+    /// The app this apply created and kept, as Okta answered its creation (`None` when it
+    /// created none, or deleted its own for an older twin).
+    pub fn app(&self) -> Option<Value> {
+        self.app.lock().expect("created app poisoned").clone()
     }
 }
 
@@ -121,6 +130,8 @@ pub async fn apply(client: &Client, op: &OktaOp, created: &Created) -> Result<()
                 warn!(app_id = id, kept = %keep.id, label = %label, "another delivery created the same app first; deleting ours");
                 lifecycle(client, &format!("/api/v1/apps/{id}/lifecycle/deactivate")).await?;
                 client.delete(&format!("/api/v1/apps/{id}")).await?;
+            } else {
+                *created.app.lock().expect("created app poisoned") = Some(app);
             }
         }
         OktaOp::UpdateApp {

@@ -1,6 +1,6 @@
 //! What exists in Okta for an account now. Reads only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
@@ -50,6 +50,8 @@ pub struct ObservedApp {
     pub features: Vec<String>,
     /// When it was created (Okta's ISO 8601 timestamp).
     pub created: String,
+    /// The id of its active signing key (`credentials.signing.kid`), which names its metadata.
+    pub kid: String,
 }
 
 impl ObservedApp {
@@ -111,6 +113,8 @@ fn text(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_string()
 }
 
+/// An app as Okta's answers give it (a listing, a read, or the answer to its creation: all
+/// carry the whole app).
 fn app_of(v: &Value) -> ObservedApp {
     ObservedApp {
         id: text(&v["id"]),
@@ -125,6 +129,7 @@ fn app_of(v: &Value) -> ObservedApp {
             .map(text)
             .collect(),
         created: text(&v["created"]),
+        kid: text(&v["credentials"]["signing"]["kid"]),
     }
 }
 
@@ -285,6 +290,72 @@ async fn app_by_note(client: &Client, note: &str) -> Result<Option<ObservedApp>,
         .find(|a| a.note.as_deref() == Some(note)))
 }
 
+/// The groups of one account's observation: its own (those with its marker), and those with a
+/// name it looks for.
+struct Found {
+    /// The account's groups that carry the marker, by name.
+    own: BTreeMap<String, Group>,
+    /// The first group (in Okta's order) with each name looked for that has one.
+    by_name: BTreeMap<String, Group>,
+}
+
+/// Names looked up in one search, with the marker's clause: Okta's search takes `or`, so an
+/// account's groups are read in one call rather than one per name; a configuration naming
+/// many groups takes a few, and keeps each URL short.
+const NAMES_PER_SEARCH: usize = 8;
+
+/// The account's own groups and the groups named `names`: a search for the marker or any of
+/// the names (`profile.description sw "…" or profile.name eq "…" or …`).
+async fn groups(
+    client: &Client,
+    account_id: &str,
+    names: BTreeSet<&str>,
+) -> Result<Found, OktaError> {
+    let marker = desired::group_marker(account_id);
+    let names: Vec<&str> = names.into_iter().collect();
+    let mut chunks: Vec<&[&str]> = names.chunks(NAMES_PER_SEARCH).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    let mut found = Found {
+        own: BTreeMap::new(),
+        by_name: BTreeMap::new(),
+    };
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let mut clauses: Vec<String> = chunk
+            .iter()
+            .map(|n| format!("profile.name eq {}", quoted(n)))
+            .collect();
+        if i == 0 {
+            clauses.insert(0, format!("profile.description sw {}", quoted(&marker)));
+        }
+        let search = clauses.join(" or ");
+        for g in client
+            .list(&with_query("/api/v1/groups", &[("search", &search)]))
+            .await?
+            .iter()
+            .map(group_of)
+        {
+            if chunk.contains(&g.name.as_str()) && !found.by_name.contains_key(&g.name) {
+                found.by_name.insert(g.name.clone(), g.clone());
+            }
+            if is_marked(&g, &marker) {
+                found.own.insert(g.name.clone(), g);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Whether `g` carries `marker`. NB: `sw` also matches account 2222222222220…; the marker ends
+/// at `,` or the end.
+fn is_marked(g: &Group, marker: &str) -> bool {
+    g.description == marker
+        || g.description
+            .strip_prefix(marker)
+            .is_some_and(|rest| rest.starts_with(','))
+}
+
 /// The account's groups that carry the marker, by name.
 async fn own_groups(
     client: &Client,
@@ -302,8 +373,7 @@ async fn own_groups(
         .await?
         .iter()
         .map(group_of)
-        // NB: `sw` also matches account 2222222222220…; the marker ends at `,` or the end.
-        .filter(|g| g.description == marker || g.description.starts_with(&format!("{marker},")))
+        .filter(|g| is_marked(g, &marker))
         .map(|g| (g.name.clone(), g))
         .collect())
 }
@@ -323,17 +393,13 @@ async fn rules(client: &Client, account_id: &str) -> Result<Vec<Rule>, OktaError
         .collect())
 }
 
-/// The app's IdP metadata: the SAML metadata of its active signing key.
-pub(crate) async fn metadata(client: &Client, app_id: &str) -> Result<String, OktaError> {
-    let app = client
-        .get(&format!("/api/v1/apps/{app_id}"))
-        .await?
-        .unwrap_or_default();
-    let kid = text(&app["credentials"]["signing"]["kid"]);
+/// The app's IdP metadata: the SAML metadata of its active signing key, which the app as
+/// listed or read names (no read of the app for it).
+async fn metadata(client: &Client, app: &ObservedApp) -> Result<String, OktaError> {
     client
         .get_text(&with_query(
-            &format!("/api/v1/apps/{app_id}/sso/saml/metadata"),
-            &[("kid", &kid)],
+            &format!("/api/v1/apps/{}/sso/saml/metadata", app.id),
+            &[("kid", &app.kid)],
         ))
         .await
 }
@@ -350,60 +416,40 @@ pub async fn observe(
     if desired.mode != OktaMode::None {
         let app = find_app(client, desired, federated).await?;
         if let Some(app) = &app {
-            out.metadata = Some(metadata(client, &app.id).await?);
+            out.metadata = Some(metadata(client, app).await?);
         }
         out.app = app;
     }
-    out.own_groups = own_groups(client, &desired.account_id).await?;
+    let named: BTreeSet<&str> = desired
+        .rules
+        .iter()
+        .map(|r| r.management_group.as_str())
+        .chain(desired.app_groups.iter().map(|g| g.group.as_str()))
+        .chain(desired.pushes.iter().map(String::as_str))
+        .collect();
+    let role_names = desired.role_groups.iter().map(|g| g.name.as_str());
+    let found = groups(
+        client,
+        &desired.account_id,
+        named.iter().copied().chain(role_names).collect(),
+    )
+    .await?;
+    out.own_groups = found.own;
     for g in &desired.role_groups {
         if !out.own_groups.contains_key(&g.name)
-            && let Some(found) = group_named(client, &g.name).await?
+            && let Some(group) = found.by_name.get(&g.name)
         {
-            out.foreign_groups.insert(g.name.clone(), found);
+            out.foreign_groups.insert(g.name.clone(), group.clone());
         }
+    }
+    for name in named {
+        let id = found.by_name.get(name).map(|g| g.id.clone());
+        out.named.insert(name.to_string(), id);
     }
     if !desired.rules.is_empty() || desired.mode == OktaMode::GroupMapping {
         out.rules = rules(client, &desired.account_id).await?;
     }
-    let named = desired
-        .rules
-        .iter()
-        .map(|r| &r.management_group)
-        .chain(desired.app_groups.iter().map(|g| &g.group))
-        .chain(&desired.pushes);
-    for name in named {
-        if !out.named.contains_key(name) {
-            let id = group_named(client, name).await?.map(|g| g.id);
-            out.named.insert(name.clone(), id);
-        }
-    }
-    if let Some(app) = &out.app {
-        match desired.mode {
-            OktaMode::GroupMapping => {
-                for g in desired
-                    .role_groups
-                    .iter()
-                    .filter_map(|g| out.own_groups.get(&g.name))
-                {
-                    if let Some(a) = client
-                        .get(&format!("/api/v1/apps/{}/groups/{}", app.id, g.id))
-                        .await?
-                    {
-                        out.assignments.insert(g.id.clone(), a["profile"].clone());
-                    }
-                }
-            }
-            OktaMode::AppPerAccount => {
-                for a in client
-                    .list(&format!("/api/v1/apps/{}/groups", app.id))
-                    .await?
-                {
-                    out.assignments.insert(text(&a["id"]), a["profile"].clone());
-                }
-            }
-            OktaMode::None => {}
-        }
-    }
+    out.assignments = assignments(client, desired, &out).await?;
     if let Some(ic_app) = ic_app {
         for name in &desired.pushes {
             let Some(Some(id)) = out.named.get(name) else {
@@ -426,6 +472,73 @@ pub async fn observe(
         }
     }
     Ok(out)
+}
+
+/// The app's group assignments autofed looks at: those of the account's own groups (group
+/// mapping) or all of its app's (app per account).
+async fn assignments(
+    client: &Client,
+    desired: &OktaDesired,
+    out: &OktaObserved,
+) -> Result<BTreeMap<String, Value>, OktaError> {
+    let mut found = BTreeMap::new();
+    let Some(app) = &out.app else {
+        return Ok(found);
+    };
+    match desired.mode {
+        OktaMode::GroupMapping => {
+            for g in desired
+                .role_groups
+                .iter()
+                .filter_map(|g| out.own_groups.get(&g.name))
+            {
+                if let Some(a) = client
+                    .get(&format!("/api/v1/apps/{}/groups/{}", app.id, g.id))
+                    .await?
+                {
+                    found.insert(g.id.clone(), a["profile"].clone());
+                }
+            }
+        }
+        OktaMode::AppPerAccount => {
+            for a in client
+                .list(&format!("/api/v1/apps/{}/groups", app.id))
+                .await?
+            {
+                found.insert(text(&a["id"]), a["profile"].clone());
+            }
+        }
+        OktaMode::None => {}
+    }
+    Ok(found)
+}
+
+/// Brings `out` up to date after the run created the app: the app, its metadata and its
+/// assignments are all that creating it changes (groups, rules and push mappings are not
+/// touched). `created` is the app this run created and kept, as Okta answered its creation: a
+/// new app has no group assignments, so only its metadata is read. Without it (another
+/// delivery's twin was kept) the app is found and read as [`observe`] does.
+pub async fn app_created(
+    client: &Client,
+    desired: &OktaDesired,
+    federated: bool,
+    created: Option<&Value>,
+    out: &mut OktaObserved,
+) -> Result<(), OktaError> {
+    let app = match created {
+        Some(app) => Some(app_of(app)),
+        None => find_app(client, desired, federated).await?,
+    };
+    out.metadata = match &app {
+        Some(app) => Some(metadata(client, app).await?),
+        None => None,
+    };
+    out.app = app;
+    out.assignments = match created {
+        Some(_) => BTreeMap::new(),
+        None => assignments(client, desired, out).await?,
+    };
+    Ok(())
 }
 
 /// Reads what autofed made in Okta for an account that is closed or gone: its groups, its
