@@ -219,20 +219,25 @@ async fn read_okta(
     Ok(okta)
 }
 
-/// Brings the observed Okta app up to date after this run created it (see
-/// [`okta::observe::app_created`]); the provider's desired metadata becomes the new app's.
+/// Brings the observed Okta state up to date after this run created the account's app: the
+/// app it kept, when it kept its own (see [`okta::observe::app_created`]), or all of Okta read
+/// again when another delivery's twin was kept. The provider's desired metadata becomes the
+/// app's.
 async fn app_created(
     ctx: &Context,
     desired: &mut Desired,
     observed: &mut Observed,
     created: Option<&serde_json::Value>,
 ) -> Result<()> {
-    if let (Some(client), Some(d), Some(okta)) = (&ctx.okta, &desired.okta, &mut observed.okta) {
-        let federated = observed.provider.is_some();
-        okta::observe::app_created(client, d, federated, created, okta).await?;
-        if let Some(doc) = okta.metadata.as_deref() {
-            desired.provider.metadata = Arc::from(doc);
+    let federated = observed.provider.is_some();
+    match (&ctx.okta, created, &mut observed.okta) {
+        (Some(client), Some(app), Some(okta)) => {
+            okta::observe::app_created(client, app, okta).await?;
+            if let Some(doc) = okta.metadata.as_deref() {
+                desired.provider.metadata = Arc::from(doc);
+            }
         }
+        _ => observed.okta = read_okta(ctx, desired, federated).await?,
     }
     Ok(())
 }

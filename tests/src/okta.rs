@@ -65,6 +65,8 @@ struct Data {
     server_errors: usize,
     exchanges: Vec<Exchange>,
     rate: Option<RateLimit>,
+    /// The next app creation is raced by another delivery's: its twin is made first.
+    twin_next_app: bool,
 }
 
 /// Okta's rate limit as the fake enforces it: `per_minute` requests per endpoint (its path,
@@ -274,6 +276,12 @@ impl OktaFake {
         if let Some(a) = self.state.data.lock().unwrap().apps.get_mut(app) {
             a["features"] = json!(["PUSH_NEW_USERS", "IMPORT_NEW_USERS"]);
         }
+    }
+
+    /// Makes the next `POST /api/v1/apps` race another delivery making the same app: an
+    /// identical app (the twin) is created just before the requested one, so it is the older.
+    pub fn twin_next_app(&self) {
+        self.state.data.lock().unwrap().twin_next_app = true;
     }
 
     /// Changes an app's `settings.app` key directly (drift made by a person).
@@ -966,8 +974,13 @@ fn answer(
                     causes,
                 ));
             }
-            let id = new_id(&mut data, "0oa");
             let active = query.get("activate").is_none_or(|a| a == "true");
+            if std::mem::take(&mut data.twin_next_app) {
+                let twin = new_id(&mut data, "0oa");
+                let app = stored_app(&twin, &body, "ACTIVE", &now());
+                data.apps.insert(twin, app);
+            }
+            let id = new_id(&mut data, "0oa");
             let app = stored_app(
                 &id,
                 &body,

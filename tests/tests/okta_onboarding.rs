@@ -287,6 +287,41 @@ async fn app_per_account_gives_each_account_its_app_and_names_the_manual_step() 
     );
 }
 
+#[tokio::test]
+async fn an_app_made_twice_at_once_keeps_the_older_and_the_account_trusts_it() {
+    let mut bed = Bed::new().await;
+    let id = bed.new_account(&[("team", "payments")]).await;
+    let okta = bed.okta(2, OKTA_TOKEN).await;
+    let ctx = bed
+        .okta_context(&bed.okta_config(&okta, "app-per-account", ""))
+        .unwrap();
+    // Another delivery of the same event makes the same app a moment before this one does.
+    okta.fake.twin_next_app();
+
+    report(&ctx, &id, Mode::Apply).await;
+
+    // The newer app (this delivery's) was deleted; the older one is the account's.
+    let label = format!("AWS payments-staging ({id})");
+    let kept = id_of(&app_labelled(&okta, &label));
+    let deleted: Vec<String> = okta
+        .fake
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE /api/v1/apps/"))
+        .collect();
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert!(!deleted[0].ends_with(&kept), "{deleted:?} kept {kept}");
+    // Okta was read again for the kept app: its metadata is the provider's, its groups are
+    // assigned.
+    assert!(provider_metadata(&bed, &id).await.contains(&kept));
+    assert_eq!(okta.fake.app_groups(&kept).len(), 2);
+
+    // Nothing left to do in Okta.
+    okta.fake.clear_exchanges();
+    report(&ctx, &id, Mode::Apply).await;
+    assert_eq!(okta.fake.writes(), Vec::<String>::new());
+}
+
 /// A basic TOML string.
 fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))

@@ -46,7 +46,7 @@ pub struct Described {
     pub id: AccountId,
     /// The account name.
     pub name: String,
-    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`.
+    /// `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE` (its `State`, else its `Status`).
     pub status: String,
     /// The organization's management account, from the account's ARN.
     pub management_account: String,
@@ -118,9 +118,14 @@ pub async fn describe_account(org: &Client, id: &AccountId) -> Result<Described>
             .as_ref()
             .and_then(|a| a.name.clone())
             .unwrap_or_default(),
+        // `State` replaces the deprecated `Status` (and adds `PENDING_ACTIVATION`, `CLOSED`);
+        // the backfill's `ListAccounts` is read the same way.
         status: described
-            .and_then(|a| a.status)
-            .map(|s| s.as_str().to_string())
+            .and_then(|a| {
+                a.state
+                    .map(|s| s.as_str().to_string())
+                    .or_else(|| a.status.map(|s| s.as_str().to_string()))
+            })
             .unwrap_or_else(|| "ACTIVE".into()),
         management_account: management.to_string(),
     })

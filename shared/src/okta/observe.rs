@@ -299,10 +299,34 @@ struct Found {
     by_name: BTreeMap<String, Group>,
 }
 
-/// Names looked up in one search, with the marker's clause: Okta's search takes `or`, so an
-/// account's groups are read in one call rather than one per name; a configuration naming
-/// many groups takes a few, and keeps each URL short.
+/// At most this many names in one search, with the marker's clause: Okta's search takes `or`,
+/// so an account's groups are read in one call rather than one per name; a configuration
+/// naming many groups takes a few.
 const NAMES_PER_SEARCH: usize = 8;
+
+/// At most this many bytes of names in one search (one name always fits: Okta's are at most
+/// 255 characters), so that a search of long non-ASCII names, percent-encoded, stays a few KB
+/// of URL.
+const SEARCH_NAME_BYTES: usize = 1024;
+
+/// `names` in the groups of one search each; one (empty) group when there are none, as the
+/// marker is searched for anyway.
+fn searches<'a>(names: &BTreeSet<&'a str>) -> Vec<Vec<&'a str>> {
+    let mut out: Vec<Vec<&str>> = vec![Vec::new()];
+    let mut bytes = 0;
+    for &name in names {
+        let last = out.last().expect("one search at least");
+        if !last.is_empty()
+            && (last.len() == NAMES_PER_SEARCH || bytes + name.len() > SEARCH_NAME_BYTES)
+        {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        out.last_mut().expect("one search at least").push(name);
+        bytes += name.len();
+    }
+    out
+}
 
 /// The account's own groups and the groups named `names`: a search for the marker or any of
 /// the names (`profile.description sw "…" or profile.name eq "…" or …`).
@@ -312,16 +336,11 @@ async fn groups(
     names: BTreeSet<&str>,
 ) -> Result<Found, OktaError> {
     let marker = desired::group_marker(account_id);
-    let names: Vec<&str> = names.into_iter().collect();
-    let mut chunks: Vec<&[&str]> = names.chunks(NAMES_PER_SEARCH).collect();
-    if chunks.is_empty() {
-        chunks.push(&[]);
-    }
     let mut found = Found {
         own: BTreeMap::new(),
         by_name: BTreeMap::new(),
     };
-    for (i, chunk) in chunks.into_iter().enumerate() {
+    for (i, chunk) in searches(&names).into_iter().enumerate() {
         let mut clauses: Vec<String> = chunk
             .iter()
             .map(|n| format!("profile.name eq {}", quoted(n)))
@@ -513,31 +532,20 @@ async fn assignments(
     Ok(found)
 }
 
-/// Brings `out` up to date after the run created the app: the app, its metadata and its
-/// assignments are all that creating it changes (groups, rules and push mappings are not
-/// touched). `created` is the app this run created and kept, as Okta answered its creation: a
-/// new app has no group assignments, so only its metadata is read. Without it (another
-/// delivery's twin was kept) the app is found and read as [`observe`] does.
+/// Brings `out` up to date after this run created the app and kept it: creating an app
+/// changes the app alone (groups, rules and push mappings are as read), `created` is the app as
+/// Okta answered its creation (which names its signing key), and a new app has no group
+/// assignments, so only its metadata is read. When another delivery's twin was kept instead,
+/// that delivery may have written more: Okta is read again in full ([`observe`]).
 pub async fn app_created(
     client: &Client,
-    desired: &OktaDesired,
-    federated: bool,
-    created: Option<&Value>,
+    created: &Value,
     out: &mut OktaObserved,
 ) -> Result<(), OktaError> {
-    let app = match created {
-        Some(app) => Some(app_of(app)),
-        None => find_app(client, desired, federated).await?,
-    };
-    out.metadata = match &app {
-        Some(app) => Some(metadata(client, app).await?),
-        None => None,
-    };
-    out.app = app;
-    out.assignments = match created {
-        Some(_) => BTreeMap::new(),
-        None => assignments(client, desired, out).await?,
-    };
+    let app = app_of(created);
+    out.metadata = Some(metadata(client, &app).await?);
+    out.app = Some(app);
+    out.assignments = BTreeMap::new();
     Ok(())
 }
 
@@ -557,4 +565,27 @@ pub async fn observe_removal(
         out.app = app_by_note(client, &desired::app_marker(account_id)).await?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{NAMES_PER_SEARCH, SEARCH_NAME_BYTES, searches};
+
+    #[test]
+    fn names_are_searched_eight_at_a_time_and_within_a_byte_budget() {
+        assert_eq!(searches(&BTreeSet::new()), vec![Vec::<&str>::new()]);
+        let names: Vec<String> = (0..20).map(|i| format!("group {i:02}")).collect();
+        let set: BTreeSet<&str> = names.iter().map(String::as_str).collect();
+        let lens: Vec<usize> = searches(&set).iter().map(Vec::len).collect();
+        assert_eq!(lens, [NAMES_PER_SEARCH, NAMES_PER_SEARCH, 4]);
+        // 255 characters of three bytes each: one name a search, none dropped.
+        let long: Vec<String> = ["管", "理", "者"].iter().map(|c| c.repeat(255)).collect();
+        let set: BTreeSet<&str> = long.iter().map(String::as_str).collect();
+        let split = searches(&set);
+        assert_eq!(split.len(), 3);
+        assert!(split.iter().all(|s| s.len() == 1));
+        assert!(long[0].len() < SEARCH_NAME_BYTES);
+    }
 }
