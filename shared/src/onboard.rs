@@ -213,9 +213,7 @@ async fn read_okta(
         ),
         _ => None,
     };
-    if let Some(doc) = okta.as_ref().and_then(|o| o.metadata.as_deref()) {
-        desired.provider.metadata = Arc::from(doc);
-    }
+    trust_app(desired, okta.as_ref());
     Ok(okta)
 }
 
@@ -233,13 +231,18 @@ async fn app_created(
     match (&ctx.okta, created, &mut observed.okta) {
         (Some(client), Some(app), Some(okta)) => {
             okta::observe::app_created(client, app, okta).await?;
-            if let Some(doc) = okta.metadata.as_deref() {
-                desired.provider.metadata = Arc::from(doc);
-            }
+            trust_app(desired, Some(okta));
         }
         _ => observed.okta = read_okta(ctx, desired, federated).await?,
     }
     Ok(())
+}
+
+/// The provider's desired metadata becomes the account's app's, once the app exists.
+fn trust_app(desired: &mut Desired, okta: Option<&OktaObserved>) {
+    if let Some(doc) = okta.and_then(|o| o.metadata.as_deref()) {
+        desired.provider.metadata = Arc::from(doc);
+    }
 }
 
 fn clients<'a>(

@@ -96,30 +96,31 @@ impl Parser {
         matches!(self.tokens.get(self.at), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
     }
 
-    fn or(&mut self) -> Result<Filter, String> {
-        let mut any = vec![self.and()?];
-        while self.peek_word("or") {
+    /// `operand (word operand)*`: one operand stands as itself, more are joined by `join`.
+    fn joined(
+        &mut self,
+        word: &str,
+        operand: fn(&mut Self) -> Result<Filter, String>,
+        join: fn(Vec<Filter>) -> Filter,
+    ) -> Result<Filter, String> {
+        let mut parts = vec![operand(self)?];
+        while self.peek_word(word) {
             self.at += 1;
-            any.push(self.and()?);
+            parts.push(operand(self)?);
         }
-        Ok(if any.len() == 1 {
-            any.remove(0)
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
         } else {
-            Filter::Or(any)
+            join(parts)
         })
     }
 
+    fn or(&mut self) -> Result<Filter, String> {
+        self.joined("or", Self::and, Filter::Or)
+    }
+
     fn and(&mut self) -> Result<Filter, String> {
-        let mut all = vec![self.primary()?];
-        while self.peek_word("and") {
-            self.at += 1;
-            all.push(self.primary()?);
-        }
-        Ok(if all.len() == 1 {
-            all.remove(0)
-        } else {
-            Filter::And(all)
-        })
+        self.joined("and", Self::primary, Filter::And)
     }
 
     fn primary(&mut self) -> Result<Filter, String> {

@@ -87,6 +87,18 @@ pub fn management_account(arn: &str) -> Option<&str> {
     }
 }
 
+/// An account's state as `DescribeAccount` and `ListAccounts` give it: its `State`, which
+/// replaces the deprecated `Status` (and adds `PENDING_ACTIVATION`, `CLOSED`), else its
+/// `Status`, else `ACTIVE`.
+pub fn state_of(account: &aws_sdk_organizations::types::Account) -> String {
+    account
+        .state
+        .as_ref()
+        .map(|s| s.as_str().to_string())
+        .or_else(|| account.status.as_ref().map(|s| s.as_str().to_string()))
+        .unwrap_or_else(|| "ACTIVE".into())
+}
+
 /// Describes an account of the organization. One that is not in the organization is
 /// [`Error::UnknownAccount`].
 pub async fn describe_account(org: &Client, id: &AccountId) -> Result<Described> {
@@ -118,15 +130,7 @@ pub async fn describe_account(org: &Client, id: &AccountId) -> Result<Described>
             .as_ref()
             .and_then(|a| a.name.clone())
             .unwrap_or_default(),
-        // `State` replaces the deprecated `Status` (and adds `PENDING_ACTIVATION`, `CLOSED`);
-        // the backfill's `ListAccounts` is read the same way.
-        status: described
-            .and_then(|a| {
-                a.state
-                    .map(|s| s.as_str().to_string())
-                    .or_else(|| a.status.map(|s| s.as_str().to_string()))
-            })
-            .unwrap_or_else(|| "ACTIVE".into()),
+        status: described.as_ref().map_or_else(|| "ACTIVE".into(), state_of),
         management_account: management.to_string(),
     })
 }

@@ -203,11 +203,7 @@ async fn select(ctx: &Context, wanted: &Accounts) -> Result<(Vec<AccountId>, Vec
         .flat_map(|p| p.accounts.unwrap_or_default())
         .filter_map(|a| {
             let id = AccountId::parse(a.id.as_deref()?).ok()?;
-            let state = a
-                .state
-                .map(|s| s.as_str().to_string())
-                .or_else(|| a.status.map(|s| s.as_str().to_string()))
-                .unwrap_or_else(|| "ACTIVE".into());
+            let state = org::state_of(&a);
             let management =
                 a.arn.as_deref().and_then(org::management_account) == Some(id.as_str());
             Some((id, state, management))

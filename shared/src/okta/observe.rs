@@ -375,28 +375,6 @@ fn is_marked(g: &Group, marker: &str) -> bool {
             .is_some_and(|rest| rest.starts_with(','))
 }
 
-/// The account's groups that carry the marker, by name.
-async fn own_groups(
-    client: &Client,
-    account_id: &str,
-) -> Result<BTreeMap<String, Group>, OktaError> {
-    let marker = desired::group_marker(account_id);
-    Ok(client
-        .list(&with_query(
-            "/api/v1/groups",
-            &[(
-                "search",
-                &format!("profile.description sw {}", quoted(&marker)),
-            )],
-        ))
-        .await?
-        .iter()
-        .map(group_of)
-        .filter(|g| is_marked(g, &marker))
-        .map(|g| (g.name.clone(), g))
-        .collect())
-}
-
 /// The account's rules.
 async fn rules(client: &Client, account_id: &str) -> Result<Vec<Rule>, OktaError> {
     let prefix = desired::rule_prefix(account_id);
@@ -557,7 +535,7 @@ pub async fn observe_removal(
     account_id: &str,
 ) -> Result<OktaObserved, OktaError> {
     let mut out = OktaObserved {
-        own_groups: own_groups(client, account_id).await?,
+        own_groups: groups(client, account_id, BTreeSet::new()).await?.own,
         rules: rules(client, account_id).await?,
         ..Default::default()
     };
