@@ -146,7 +146,7 @@ impl TrustRoots {
 /// As each SDK client is built, the SDK asks its HTTP client to validate the configuration,
 /// and the hyper client answers by building a throwaway connector, so that a system store is
 /// read before the first request rather than during it. For autofed each such build parses the
-/// PEM of the ~150 compiled-in roots: about 0.7 ms apiece (release) for each of a function's
+/// PEM of the 118 compiled-in roots: about 0.7 ms apiece (release) for each of a function's
 /// SDK clients, at every cold start. There is nothing to validate (the roots were checked when
 /// they were settled), so this leaves it out. The client itself, and the PEM it is given, are
 /// made by the first request, which builds the connector that every client with the same

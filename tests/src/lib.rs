@@ -58,7 +58,7 @@ pub fn capture_logs(name: &str) {
         let _already_set = tracing_subscriber::fmt()
             .json()
             .with_writer(std::sync::Mutex::new(file))
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_max_level(tracing::Level::INFO)
             .try_init();
     });
 }

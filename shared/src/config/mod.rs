@@ -361,15 +361,28 @@ impl Config {
 
     /// Parses and validates configuration text; relative paths resolve against `base_dir`.
     pub fn from_toml(text: &str, base_dir: PathBuf) -> Result<Self, ConfigError> {
-        let de = toml::de::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
-            key: ".".into(),
-            message: one_line(&e.to_string()),
-        })?;
-        let mut config: Config =
-            serde_path_to_error::deserialize(de).map_err(|e| ConfigError::Parse {
-                key: e.path().to_string(),
-                message: one_line(&e.inner().to_string()),
-            })?;
+        let parse = || {
+            toml::de::Deserializer::parse(text).map_err(|e| ConfigError::Parse {
+                key: ".".into(),
+                message: one_line(&e.to_string()),
+            })
+        };
+        // NB: only a file that does not deserialize is read a second time, to name the key at
+        // fault: tracking every key's path costs a third of a good file's read at each cold
+        // start. Both reads are of the same text, so the second fails as the first did.
+        let mut config = match Config::deserialize(parse()?) {
+            Ok(config) => config,
+            Err(first) => {
+                let (key, message) = match serde_path_to_error::deserialize::<_, Config>(parse()?) {
+                    Err(e) => (e.path().to_string(), e.inner().to_string()),
+                    Ok(_) => (".".into(), first.to_string()),
+                };
+                return Err(ConfigError::Parse {
+                    key,
+                    message: one_line(&message),
+                });
+            }
+        };
         config.base_dir = base_dir;
         config.validate()?;
         Ok(config)
