@@ -5,7 +5,8 @@
 //! file reads and PEM decoding apiece at every cold start on the machines we measured, before
 //! a single call is made. Every peer autofed trusts this way (AWS endpoints, Okta, a metadata
 //! URL) chains to Mozilla's root program, which `webpki-root-certs` compiles in: the same set
-//! the operating system's `ca-certificates` package ships, with no file to read. A deployment
+//! the operating system's `ca-certificates` package ships, with no file to read, and whose
+//! trust anchors are extracted when autofed is built (`shared/build.rs`). A deployment
 //! whose traffic passes a TLS-inspecting proxy names its own bundle instead with
 //! [`CERT_FILE_ENV`], the variable OpenSSL and the SDK's default store already read; both
 //! stacks then trust exactly that file.
@@ -25,17 +26,36 @@ use aws_smithy_runtime_api::client::{
     runtime_components::RuntimeComponents,
 };
 use base64::Engine;
-use rustls::pki_types::{CertificateDer, pem::PemObject};
+use rustls::{
+    RootCertStore,
+    pki_types::{CertificateDer, Der, TrustAnchor, pem::PemObject},
+};
 
 use crate::config::ConfigError;
 
 /// The environment variable naming a PEM bundle to trust instead of Mozilla's roots.
 pub const CERT_FILE_ENV: &str = "SSL_CERT_FILE";
 
+/// The trust anchors of [`webpki_root_certs::TLS_SERVER_ROOT_CERTS`], in the same order,
+/// extracted when the library was built (`shared/build.rs`).
+static MOZILLA_ANCHORS: &[TrustAnchor<'static>] =
+    include!(concat!(env!("OUT_DIR"), "/mozilla_anchors.rs"));
+
 /// The certificate authorities to trust, shared by every HTTPS client a function builds.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TrustRoots {
+    /// As certificates, for the SDK (which takes them as PEM).
     certs: Arc<[CertificateDer<'static>]>,
+    /// As trust anchors, for reqwest's rustls.
+    anchors: Arc<RootCertStore>,
+}
+
+impl std::fmt::Debug for TrustRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustRoots")
+            .field("certs", &self.certs.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl TrustRoots {
@@ -56,6 +76,9 @@ impl TrustRoots {
     pub fn mozilla() -> Self {
         Self {
             certs: webpki_root_certs::TLS_SERVER_ROOT_CERTS.into(),
+            anchors: Arc::new(RootCertStore {
+                roots: MOZILLA_ANCHORS.to_vec(),
+            }),
         }
     }
 
@@ -73,7 +96,7 @@ impl TrustRoots {
     /// The certificates of a PEM bundle, each checked to be usable as a trust anchor: the SDK
     /// parses them again when it first connects and cannot report a bad one then.
     pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
-        let mut store = rustls::RootCertStore::empty();
+        let mut store = RootCertStore::empty();
         let mut certs = Vec::new();
         for (i, cert) in CertificateDer::pem_slice_iter(pem).enumerate() {
             let cert = cert.map_err(|e| format!("certificate {}: not valid PEM ({e})", i + 1))?;
@@ -87,6 +110,7 @@ impl TrustRoots {
         }
         Ok(Self {
             certs: certs.into(),
+            anchors: Arc::new(store),
         })
     }
 
@@ -116,13 +140,20 @@ impl TrustRoots {
     }
 
     /// A reqwest client builder trusting these roots only.
+    ///
+    /// NB: its rustls configuration is the one reqwest builds itself (aws-lc, TLS 1.2 and 1.3,
+    /// SNI, ALPN `http/1.1`), but over the anchors already made: given certificates, reqwest
+    /// would parse every one of them as each client is built.
     pub fn reqwest(&self) -> reqwest::ClientBuilder {
-        reqwest::Client::builder().tls_certs_only(
-            self.certs
-                .iter()
-                // NB: with rustls, `from_der` only keeps the bytes; it cannot fail.
-                .filter_map(|c| reqwest::Certificate::from_der(c.as_ref()).ok()),
-        )
+        let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_protocol_versions(rustls::ALL_VERSIONS)
+        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+        .with_root_certificates(self.anchors.clone())
+        .with_no_client_auth();
+        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        reqwest::Client::builder().tls_backend_preconfigured(tls)
     }
 
     /// The certificates as one PEM bundle.
@@ -254,6 +285,17 @@ mod tests {
             0
         );
         assert_eq!(builds.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_compiled_in_anchors_are_those_of_the_compiled_in_roots() {
+        let mut parsed = RootCertStore::empty();
+        let (added, ignored) = parsed
+            .add_parsable_certificates(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+        assert_eq!((added, ignored), (MOZILLA_ANCHORS.len(), 0));
+        assert_eq!(parsed.roots, TrustRoots::mozilla().anchors.roots);
+        let bundle = TrustRoots::from_pem(&TrustRoots::mozilla().to_pem()).unwrap();
+        assert_eq!(bundle.anchors.roots, parsed.roots);
     }
 
     #[test]
