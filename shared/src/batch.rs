@@ -60,8 +60,8 @@ pub async fn handle_clusters(
 ///
 /// NB: the flow is a type parameter, not a value, so that each function links only its own
 /// flow: the account onboarder carries no EKS client or Kubernetes code, and the cluster
-/// onboarder no Okta or Identity Center flow, which keeps their binaries (and the relocations
-/// the loader applies at every cold start) smaller.
+/// onboarder not the account flow (federation, Okta, assignments), which keeps their binaries
+/// (and the relocations the loader applies at every cold start) smaller.
 async fn handle_batch(
     ctx: &Context,
     event: SqsEvent,

@@ -36,16 +36,18 @@ pub fn subscriber(log: Option<&str>) -> impl Subscriber + for<'a> LookupSpan<'a>
 /// `EnvFilter`'s span and field matching brings a regex engine into every function, to be
 /// linked and relocated at each cold start, and built at init.
 pub fn filter(value: Option<&str>) -> Targets {
-    let entries: Vec<&str> = value
+    let entries = value
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|e| !e.is_empty())
-        .collect();
-    Some(entries)
-        .filter(|e| !e.is_empty())
-        .and_then(|e| e.join(",").parse().ok())
-        .unwrap_or_else(|| Targets::new().with_default(Level::INFO))
+        .collect::<Vec<_>>()
+        .join(",");
+    let info = || Targets::new().with_default(Level::INFO);
+    if entries.is_empty() {
+        return info();
+    }
+    entries.parse().unwrap_or_else(|_| info())
 }
 
 #[cfg(test)]
