@@ -1,4 +1,4 @@
-//! Everything a function builds once at init and shares across invocations.
+//! Everything a function builds once, at init or on first use, and shares across invocations.
 
 use std::time::Instant;
 
@@ -9,7 +9,14 @@ use aws_config::{
 use tracing::info;
 
 use crate::{
-    aws::{clients, org::OuParents, queue::Queues, share::Slots, sso, sts::partition_of},
+    aws::{
+        clients::{self, OnDemand},
+        org::OuParents,
+        queue::Queues,
+        share::Slots,
+        sso,
+        sts::partition_of,
+    },
     config::{Config, ConfigError, OktaMode},
     error::Result,
     okta,
@@ -24,14 +31,43 @@ pub const QUEUE_URL_ENV: &str = "AUTOFED_QUEUE_URL";
 /// The environment variable naming the dead-letter queue's URL.
 pub const DLQ_URL_ENV: &str = "AUTOFED_DLQ_URL";
 
-/// What a function's context is built with, beyond the configuration and AWS clients.
-#[derive(Debug, Clone, Copy)]
+/// What a function builds at init, beyond the configuration and the Organizations and STS
+/// clients every flow calls: what its every invocation uses. What it does not build there is
+/// built by its first use, if any (see [`OnDemand`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
-    /// The work queue and its dead-letter queue (the onboarders, fed by SQS).
+    /// The work queue and its dead-letter queue (the onboarders, fed by SQS). The SQS client
+    /// itself is built by the first re-queue or dead-letter: a batch that succeeds needs none.
     pub queues: bool,
-    /// The Okta client: only the functions that plan or write Okta objects build one (its
-    /// secret is read by its first request).
+    /// Identity Center's clients, at init.
+    pub identity_center: bool,
+    /// The Okta client (when the configuration has Okta), and with it the Secrets Manager
+    /// client its first request reads the secret with: only the functions that plan or write
+    /// Okta objects build one.
     pub okta: bool,
+}
+
+impl Needs {
+    /// The account onboarder: every account it onboards gets Identity Center's assignments and
+    /// Okta's objects.
+    pub const ACCOUNT_ONBOARDER: Needs = Needs {
+        queues: true,
+        identity_center: true,
+        okta: true,
+    };
+    /// The cluster onboarder: its flow calls neither Identity Center nor Okta.
+    pub const CLUSTER_ONBOARDER: Needs = Needs {
+        queues: true,
+        identity_center: false,
+        okta: false,
+    };
+    /// The backfill: its plans read Okta, and Identity Center, whose clients the first plan
+    /// builds (an apply only enqueues).
+    pub const BACKFILL: Needs = Needs {
+        queues: false,
+        identity_center: false,
+        okta: true,
+    };
 }
 
 /// Clients, configuration and caches, built once per function instance.
@@ -43,15 +79,15 @@ pub struct Context {
     /// The partition the function runs in.
     pub partition: &'static str,
     /// Organizations (management account).
-    pub organizations: aws_sdk_organizations::Client,
+    pub organizations: OnDemand<aws_sdk_organizations::Client>,
     /// STS, for member-account sessions.
-    pub sts: aws_sdk_sts::Client,
+    pub sts: OnDemand<aws_sdk_sts::Client>,
     /// Identity Center administration.
-    pub sso_admin: aws_sdk_ssoadmin::Client,
+    pub sso_admin: OnDemand<aws_sdk_ssoadmin::Client>,
     /// Identity Center's identity store.
-    pub identity_store: aws_sdk_identitystore::Client,
+    pub identity_store: OnDemand<aws_sdk_identitystore::Client>,
     /// SQS, for re-queueing and dead-lettering.
-    pub sqs: aws_sdk_sqs::Client,
+    pub sqs: OnDemand<aws_sdk_sqs::Client>,
     /// The queues a worker function works from (none for the backfill, which only sends).
     pub queues: Option<Queues>,
     /// The IdP metadata, when it comes from the configuration (with Okta in group-mapping or
@@ -60,7 +96,7 @@ pub struct Context {
     /// The certificate authorities every HTTPS client here trusts.
     pub roots: TrustRoots,
     /// Secrets Manager, for the Okta credentials.
-    pub secrets: aws_sdk_secretsmanager::Client,
+    pub secrets: OnDemand<aws_sdk_secretsmanager::Client>,
     /// Okta, when configured (see [`Context::connect_okta`]).
     pub okta: Option<okta::Client>,
     /// What is known of Identity Center (its instance, permission sets, principals), learned on
@@ -79,9 +115,9 @@ impl Context {
     /// ([`crate::tls::CERT_FILE_ENV`]), the configuration file
     /// ([`crate::config::CONFIG_ENV`]), the standard AWS settings as Lambda sets them (the
     /// region, credentials in `AWS_ACCESS_KEY_ID` and its kin, `AWS_ENDPOINT_URL*`), and what
-    /// `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`], [`DLQ_URL_ENV`]) and the Okta
-    /// client. Init makes no network call: the Okta secret is read when the first Okta request
-    /// needs it (see [`okta::Client`]).
+    /// `needs` asks for: the queue URLs ([`QUEUE_URL_ENV`], [`DLQ_URL_ENV`]), the AWS clients
+    /// of [`Context::warm`] and the Okta client. Init makes no network call: the Okta secret is
+    /// read when the first Okta request needs it (see [`okta::Client`]).
     ///
     /// Logs one line with where init went: the configuration and AWS clients, then the Okta
     /// client.
@@ -119,6 +155,7 @@ impl Context {
             .load()
             .await;
         let mut ctx = Self::new(config, aws, queues, roots)?;
+        ctx.warm(needs);
         let built = started.elapsed();
         if needs.okta {
             ctx.connect_okta()?;
@@ -130,6 +167,22 @@ impl Context {
             "context ready"
         );
         Ok(ctx)
+    }
+
+    /// Builds the AWS clients a function with `needs` uses in every invocation, at its init:
+    /// Organizations and STS, Identity Center's when `needs` says so, and Secrets Manager's
+    /// when the function builds an Okta client (whose first request reads its secret with it).
+    /// The others wait for their first use.
+    pub fn warm(&self, needs: Needs) {
+        self.organizations.warm();
+        self.sts.warm();
+        if needs.identity_center {
+            self.sso_admin.warm();
+            self.identity_store.warm();
+        }
+        if needs.okta && self.config.okta.is_some() {
+            self.secrets.warm();
+        }
     }
 
     /// Builds the Okta client the configuration describes; its credentials are read from
@@ -146,7 +199,8 @@ impl Context {
         Ok(())
     }
 
-    /// Builds the context from parts.
+    /// Builds the context from parts. It builds no AWS client: each is built by its first use,
+    /// or at init by [`Context::from_env`] when the function's needs ask for it.
     pub fn new(
         config: Config,
         aws: SdkConfig,
@@ -169,14 +223,16 @@ impl Context {
             .retry_config(config.retry.aws_retries())
             .timeout_config(config.retry.aws_timeouts())
             .build();
+        let calls_per_second = config.identity_center.calls_per_second;
+        let sso_aws = aws.clone();
         Ok(Self {
             assignment_slots: Slots::new(config.identity_center.max_in_flight, sso::MAX_IN_FLIGHT),
-            organizations: clients::organizations(&aws),
-            sts: clients::sts(&aws),
-            sso_admin: clients::sso_admin(&aws, config.identity_center.calls_per_second),
-            identity_store: clients::identity_store(&aws),
-            sqs: clients::sqs(&aws),
-            secrets: clients::secrets_manager(&aws),
+            organizations: OnDemand::with(&aws, clients::organizations),
+            sts: OnDemand::with(&aws, clients::sts),
+            sso_admin: OnDemand::new(move || clients::sso_admin(&sso_aws, calls_per_second)),
+            identity_store: OnDemand::with(&aws, clients::identity_store),
+            sqs: OnDemand::with(&aws, clients::sqs),
+            secrets: OnDemand::with(&aws, clients::secrets_manager),
             okta: None,
             roots,
             partition,
@@ -224,5 +280,82 @@ pub fn queue_url(var: &'static str) -> Result<String, ConfigError> {
             var,
             reason: "not set".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use aws_config::{BehaviorVersion, Region};
+
+    use super::*;
+
+    /// A context as `Context::new` leaves it, over a configuration with Okta or without it.
+    async fn context(okta: bool) -> Context {
+        let text = if okta {
+            crate::config::okta::tests::BASE
+        } else {
+            "[saml]\nmetadata_url = \"https://acme.example/metadata.xml\"\n"
+        };
+        let config = Config::from_toml(text, PathBuf::new()).expect("valid configuration");
+        let aws = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sts::config::Credentials::for_tests())
+            .load()
+            .await;
+        Context::new(config, aws, None, TrustRoots::mozilla()).expect("context")
+    }
+
+    /// Which of the context's AWS clients are built, by name.
+    fn built(ctx: &Context) -> Vec<&'static str> {
+        [
+            ("organizations", ctx.organizations.is_built()),
+            ("sts", ctx.sts.is_built()),
+            ("sso_admin", ctx.sso_admin.is_built()),
+            ("identity_store", ctx.identity_store.is_built()),
+            ("sqs", ctx.sqs.is_built()),
+            ("secrets", ctx.secrets.is_built()),
+        ]
+        .into_iter()
+        .filter_map(|(name, built)| built.then_some(name))
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn each_function_builds_at_init_what_its_every_invocation_uses() {
+        let ctx = context(true).await;
+        assert!(built(&ctx).is_empty(), "Context::new builds no client");
+        ctx.warm(Needs::ACCOUNT_ONBOARDER);
+        assert_eq!(
+            built(&ctx),
+            [
+                "organizations",
+                "sts",
+                "sso_admin",
+                "identity_store",
+                "secrets"
+            ]
+        );
+
+        let ctx = context(true).await;
+        ctx.warm(Needs::CLUSTER_ONBOARDER);
+        assert_eq!(built(&ctx), ["organizations", "sts"]);
+
+        let ctx = context(true).await;
+        ctx.warm(Needs::BACKFILL);
+        assert_eq!(built(&ctx), ["organizations", "sts", "secrets"]);
+
+        // Without Okta in the configuration there is no secret to read.
+        let ctx = context(false).await;
+        ctx.warm(Needs::ACCOUNT_ONBOARDER);
+        assert_eq!(
+            built(&ctx),
+            ["organizations", "sts", "sso_admin", "identity_store"]
+        );
+        // What init left unbuilt is built by its first use, once.
+        let first: *const aws_sdk_sqs::Client = &*ctx.sqs;
+        assert!(ctx.sqs.is_built());
+        assert!(std::ptr::eq(first, &*ctx.sqs));
     }
 }

@@ -5,7 +5,7 @@
 //! from the emulators, with the ids that differ between subjects replaced, so that any two
 //! cases compare equal exactly when they ended the same.
 
-use autofed::Context;
+use autofed::{Context, context::Needs};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use serde_json::{Value, json};
 
@@ -120,15 +120,21 @@ impl World {
         self.okta.as_ref()
     }
 
-    /// A context built as the function builds it at init.
+    /// A context built as the function builds it at init: the clients its `Needs` warm, and
+    /// the Okta client of the account flow.
     pub fn context(&self) -> Context {
-        match self.flow {
+        let ctx = match self.flow {
             Flow::Account => self
                 .bed
                 .okta_context(&self.config)
                 .expect("the function's init"),
             _ => self.bed.context(&self.config),
-        }
+        };
+        ctx.warm(match self.flow {
+            Flow::Account => Needs::ACCOUNT_ONBOARDER,
+            _ => Needs::CLUSTER_ONBOARDER,
+        });
+        ctx
     }
 
     /// A new subject: an account in `Workloads/Dev` tagged `team=payments`, or a cluster.

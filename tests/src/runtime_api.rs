@@ -4,11 +4,12 @@
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use axum::{
@@ -18,10 +19,11 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
+    serve::Listener,
 };
 use serde_json::Value;
 use tokio::{
-    net::TcpListener,
+    net::TcpStream,
     sync::{Mutex, mpsc, oneshot},
     task::JoinHandle,
 };
@@ -34,7 +36,10 @@ struct RtState {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<Value>>,
     /// When the function first asked for an invocation: the end of its init.
-    first_poll: std::sync::OnceLock<std::time::Instant>,
+    first_poll: std::sync::OnceLock<Instant>,
+    /// When the first connection was accepted (see [`Acceptor`]): the function opens it to
+    /// send that first request.
+    first_connection: Arc<std::sync::OnceLock<Instant>>,
 }
 
 /// A running Runtime API endpoint; stopped when dropped.
@@ -45,6 +50,7 @@ pub struct RuntimeApi {
     queue: mpsc::UnboundedSender<(String, Value)>,
     counter: AtomicU64,
     task: JoinHandle<()>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl RuntimeApi {
@@ -57,6 +63,7 @@ impl RuntimeApi {
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
             first_poll: std::sync::OnceLock::new(),
+            first_connection: Arc::default(),
         });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -67,10 +74,9 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/error", post(fail))
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind runtime api");
-        let address = listener.local_addr().expect("address").to_string();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let listener = Acceptor::start(state.first_connection.clone(), stopping.clone());
+        let address = listener.address.to_string();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .await
@@ -82,6 +88,7 @@ impl RuntimeApi {
             queue,
             counter: AtomicU64::new(0),
             task,
+            stopping,
         }
     }
 
@@ -103,12 +110,13 @@ impl RuntimeApi {
     }
 
     /// Waits up to `timeout` for the function's first `invocation/next`, which it sends once
-    /// its init is done; the instant it arrived.
+    /// its init is done; the instant its first connection was accepted (a function opens none
+    /// before that request).
     pub async fn first_poll(&self, timeout: Duration) -> Option<std::time::Instant> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(at) = self.state.first_poll.get() {
-                return Some(*at);
+            if self.state.first_poll.get().is_some() {
+                return self.state.first_connection.get().copied();
             }
             if tokio::time::Instant::now() >= deadline {
                 return None;
@@ -126,6 +134,77 @@ impl RuntimeApi {
 impl Drop for RuntimeApi {
     fn drop(&mut self) {
         self.task.abort();
+        // Wakes the accepting thread, which then sees the flag and closes the listener.
+        self.stopping.store(true, Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.address);
+    }
+}
+
+/// The endpoint's listener. A thread of its own blocks in `accept` and hands each connection to
+/// the server, so that the instant the function's first connection arrives (the end of its
+/// init) is taken at once, and not when this async runtime, unoptimized in a test build, next
+/// gets round to the socket, or once the server has read the request. Either wait would be
+/// counted in every function's init alike, and so make a ratio of two inits look smaller
+/// than it is (by about 0.3 ms of an empty function's 1.2 ms, measured).
+struct Acceptor {
+    address: SocketAddr,
+    connections: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+}
+
+impl Acceptor {
+    /// Binds a free port on loopback and starts the accepting thread, which stops at the first
+    /// connection after `stopping` is set.
+    fn start(first: Arc<std::sync::OnceLock<Instant>>, stopping: Arc<AtomicBool>) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind runtime api");
+        let address = listener.local_addr().expect("address");
+        let (tx, connections) = mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for connection in listener.incoming() {
+                let at = Instant::now();
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = connection else {
+                    // Out of descriptors, say: wait rather than spin.
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _first = first.set(at);
+                let Ok(peer) = stream.peer_addr() else {
+                    continue;
+                };
+                if tx.send((stream, peer)).is_err() {
+                    break;
+                }
+            }
+        });
+        Acceptor {
+            address,
+            connections,
+        }
+    }
+}
+
+impl Listener for Acceptor {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            let Some((stream, peer)) = self.connections.recv().await else {
+                // The accepting thread has stopped: so has the endpoint.
+                return std::future::pending().await;
+            };
+            if stream.set_nonblocking(true).is_ok()
+                && let Ok(stream) = TcpStream::from_std(stream)
+            {
+                return (stream, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.address)
     }
 }
 

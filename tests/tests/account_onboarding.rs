@@ -3,6 +3,7 @@
 //! moto.
 
 use autofed::{
+    context::Needs,
     ids::AccountId,
     onboard::{self, Outcome},
     plan::ActionKind,
@@ -52,6 +53,7 @@ async fn a_new_account_gets_its_provider_roles_and_matching_assignments() {
     let mut bed = Bed::new().await;
     let id = bed.new_account(&[("team", "payments")]).await;
     let ctx = bed.context(&bed.config_text(|c| c));
+    ctx.warm(Needs::ACCOUNT_ONBOARDER);
 
     let response = bed
         .deliver(&ctx, &event("create-account-result-succeeded.json", &id))
@@ -176,6 +178,8 @@ async fn a_new_account_gets_its_provider_roles_and_matching_assignments() {
     want.sort();
     assert_eq!(bed.assignments(&id).await, want);
     assert_eq!(bed.dlq.depth().await, 0);
+    // SQS serves only re-queues and dead-letters: a batch that succeeds builds no client for it.
+    assert!(!ctx.sqs.is_built());
 }
 
 #[tokio::test]
@@ -703,6 +707,7 @@ async fn malformed_events_go_to_the_dead_letter_queue_and_touch_nothing() {
         ("{}".to_string(), "malformed event"),
         (outsider, "not a member of the organization"),
     ];
+    assert!(!ctx.sqs.is_built());
     for (body, needle) in &cases {
         bed.proxy.clear_calls();
         let response = bed.deliver(&ctx, body).await;
@@ -710,6 +715,7 @@ async fn malformed_events_go_to_the_dead_letter_queue_and_touch_nothing() {
             response.batch_item_failures.is_empty(),
             "dead-lettered, not retried: {needle}"
         );
+        assert!(ctx.sqs.is_built(), "the dead-letter built SQS's client");
         let writes = bed.writes();
         assert_eq!(
             writes,

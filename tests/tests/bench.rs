@@ -134,7 +134,7 @@ fn profile() -> String {
 }
 
 /// Starts `binary` against a new Runtime API; the time from its start to its first
-/// `invocation/next`, i.e. its init.
+/// `invocation/next` (to the connection it sends it on), i.e. its init.
 async fn start(
     binary: &std::path::Path,
     env: &[(&str, String)],
@@ -174,14 +174,15 @@ fn median_ms(samples: &mut [Duration]) -> f64 {
 }
 
 /// Init time, from the process's start to its first `invocation/next` through the Runtime API
-/// emulator: the account onboarder (configuration, AWS and Okta clients; no network call)
-/// against the smallest `lambda_runtime` function, started alternately in one run so that both
-/// see the same machine. Then the onboarder's peak RSS over its init and one onboarding of a
+/// emulator: the account onboarder (configuration, AWS and Okta clients; no network call) and
+/// the cluster onboarder (configuration, Organizations and STS clients) against the smallest
+/// `lambda_runtime` function, started in turn in one run so that all three see the same
+/// machine. Then the onboarder's peak RSS over its init and one onboarding of a
 /// new account through the Runtime API, and what the Okta secret's read (made by that
 /// onboarding's first Okta request) took. Figures to `target/bench/function-<profile>.json`.
 #[tokio::test]
 async fn init_time_against_an_empty_function_and_peak_rss() {
-    const ROUNDS: usize = 15;
+    const ROUNDS: usize = 31;
     let profile = profile();
     let mut world = World::new(Flow::Account).await;
     let config = autofed_tests::function::testbed_path("bench", "toml");
@@ -194,24 +195,35 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
         ("AUTOFED_DLQ_URL", bed.dlq.url.clone()),
     ];
     let onboarder = binary_of(&profile, "account-onboarder");
+    let clusters = binary_of(&profile, "cluster-onboarder");
     let empty = binary_of(&profile, "empty-function");
 
-    let (mut ours, mut floor) = (Vec::new(), Vec::new());
+    let (mut ours, mut floor, mut cluster_init) = (Vec::new(), Vec::new(), Vec::new());
     // Where the onboarder's init went, as its own "context ready" line says.
     let (mut clients, mut okta) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        floor.push(start(&empty, &[]).await.2);
-        let (_api, process, init) = start(&onboarder, &env).await;
-        ours.push(init);
-        let ready = context_ready(&process).await;
-        clients.push(Duration::from_secs_f64(
-            ready["clients_ms"].as_f64().unwrap() / 1000.0,
-        ));
-        okta.push(Duration::from_secs_f64(
-            ready["okta_ms"].as_f64().unwrap() / 1000.0,
-        ));
+    for round in 0..ROUNDS {
+        // Each round starts with the next of the three, so that none always follows the same
+        // one; each process is stopped before the next starts.
+        for turn in 0..3 {
+            match (round + turn) % 3 {
+                0 => floor.push(start(&empty, &[]).await.2),
+                1 => {
+                    let (_api, process, init) = start(&onboarder, &env).await;
+                    ours.push(init);
+                    let ready = context_ready(&process).await;
+                    clients.push(Duration::from_secs_f64(
+                        ready["clients_ms"].as_f64().unwrap() / 1000.0,
+                    ));
+                    okta.push(Duration::from_secs_f64(
+                        ready["okta_ms"].as_f64().unwrap() / 1000.0,
+                    ));
+                }
+                _ => cluster_init.push(start(&clusters, &env).await.2),
+            }
+        }
     }
     let (ours_ms, floor_ms) = (median_ms(&mut ours), median_ms(&mut floor));
+    let cluster_ms = median_ms(&mut cluster_init);
 
     let (api, process, _) = start(&onboarder, &env).await;
     let s = world.subject().await;
@@ -242,9 +254,11 @@ async fn init_time_against_an_empty_function_and_peak_rss() {
         "rounds": ROUNDS,
         "init_ms_median": {
             "account_onboarder": (ours_ms * 100.0).round() / 100.0,
+            "cluster_onboarder": (cluster_ms * 100.0).round() / 100.0,
             "empty_function": (floor_ms * 100.0).round() / 100.0,
         },
         "init_ratio": ((ours_ms / floor_ms) * 100.0).round() / 100.0,
+        "cluster_onboarder_init_ratio": ((cluster_ms / floor_ms) * 100.0).round() / 100.0,
         "account_onboarder_init_ms_median": {
             "configuration_and_clients": (median_ms(&mut clients) * 100.0).round() / 100.0,
             "okta_client": (median_ms(&mut okta) * 100.0).round() / 100.0,

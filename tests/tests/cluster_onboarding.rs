@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use autofed::{
+    context::Needs,
     events::ClusterRef,
     ids::AccountId,
     onboard::{self, Outcome},
@@ -114,6 +115,7 @@ async fn a_creating_cluster_is_requeued_until_active_then_onboarded() {
     // The sandbox gives up after 3 deliveries; a cluster takes longer.
     let ctx =
         bed.context(&bed.config_text(|c| c.replace("max_deliveries = 3", "max_deliveries = 6")));
+    ctx.warm(Needs::CLUSTER_ONBOARDER);
 
     bed.work
         .send(&cluster_event(
@@ -146,6 +148,13 @@ async fn a_creating_cluster_is_requeued_until_active_then_onboarded() {
     let got = entries(&eks, &id, "payments-prod");
     assert!(got.contains_key(&format!("arn:aws:iam::{id}:role/federated/Administrator")));
     eks.check_contract();
+    // The cluster flow never called Identity Center or Secrets Manager, so nothing built their
+    // clients (which is why the cluster onboarder's `Needs` leave them out of its init); the
+    // re-queues built SQS's.
+    assert!(!ctx.sso_admin.is_built());
+    assert!(!ctx.identity_store.is_built());
+    assert!(!ctx.secrets.is_built());
+    assert!(ctx.sqs.is_built());
 }
 
 #[tokio::test]

@@ -10,12 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     autofed::telemetry::init();
-    let ctx = match Context::from_env(Needs {
-        queues: true,
-        okta: true,
-    })
-    .await
-    {
+    let ctx = match Context::from_env(Needs::ACCOUNT_ONBOARDER).await {
         Ok(ctx) => ctx,
         Err(e) => {
             // One JSON line naming the problem; Lambda reports the exit as Runtime.ExitError.

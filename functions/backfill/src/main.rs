@@ -16,11 +16,7 @@ async fn main() -> Result<(), Error> {
     autofed::telemetry::init();
     let init = async {
         let outbox = Outbox::from_env()?;
-        let ctx = Context::from_env(Needs {
-            queues: false,
-            okta: true,
-        })
-        .await?;
+        let ctx = Context::from_env(Needs::BACKFILL).await?;
         Ok::<_, autofed::Error>((ctx, outbox))
     };
     let (ctx, outbox) = match init.await {

@@ -398,12 +398,13 @@ impl OktaConfig {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::PathBuf;
 
     use crate::config::Config;
 
-    const BASE: &str = r#"
+    /// A configuration with a minimal Okta section (group-mapping mode).
+    pub(crate) const BASE: &str = r#"
         [saml]
         [[roles]]
         name = "Admin"
