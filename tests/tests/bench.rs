@@ -177,7 +177,7 @@ fn median_ms(samples: &mut [Duration]) -> f64 {
 /// emulator: the account onboarder (configuration, AWS and Okta clients; no network call) and
 /// the cluster onboarder (configuration, Organizations and STS clients) against the smallest
 /// `lambda_runtime` function, started in turn in one run so that all three see the same
-/// machine. Then the onboarder's peak RSS over its init and one onboarding of a
+/// machine. Then the account onboarder's peak RSS over its init and one onboarding of a
 /// new account through the Runtime API, and what the Okta secret's read (made by that
 /// onboarding's first Okta request) took. Figures to `target/bench/function-<profile>.json`.
 #[tokio::test]
